@@ -1,0 +1,82 @@
+/*
+ * int pc__switch_asm(pc_thread *t)                 ARM64, AAPCS64
+ *
+ * Same protocol as the x86-64 file: push the callee-saved state onto the
+ * outgoing stack, let the C core save (pc__switch_save), then resume a
+ * suspended fiber (sp := its block, copy its bytes back, pop) or start a new
+ * one (sp := its stack_stop, bl pc__fiber_main).  Returns 0 when this fiber
+ * is resumed later, -1 at once if the C core could not save.
+ *
+ * Register block at the saved sp (struct pc_regs_arm64, asserted in C):
+ *   offset  size  content
+ *   0x00    8*8   d8-d15 (low 64 bits of v8-v15, callee-saved)
+ *   0x40    8*10  x19-x28
+ *   0x90    8     x29 (fp)
+ *   0x98    8     x30 (lr: where pc_switch returns to)
+ *   0xa0    8     FPCR (rounding mode, flush-to-zero, trap enables)
+ *   0xa8    8     padding (keeps sp 16-byte aligned)
+ *   0xb0          = PC_ARM64_FRAME_SIZE
+ * No PAC or BTI instructions: the function is reached only by direct bl,
+ * and lr is saved and reloaded at the same stack address, so a caller that
+ * signs its own lr still authenticates.  The object carries no BTI property
+ * note, so a module linked with it is not marked BTI-enforced.
+ */
+#include "asm_macros.h"
+#include "switch_abi.h"
+
+    .text
+    .globl PC_SYM(pc__switch_asm)
+    PC_HIDDEN_SYM(pc__switch_asm)
+    PC_TYPE_FUNCTION(pc__switch_asm)
+    .p2align 4
+PC_SYM(pc__switch_asm):
+    sub     sp, sp, #PC_ARM64_FRAME_SIZE    /* room for the block */
+    stp     d8, d9, [sp, #0x00]             /* FP callee-saved */
+    stp     d10, d11, [sp, #0x10]
+    stp     d12, d13, [sp, #0x20]
+    stp     d14, d15, [sp, #0x30]
+    stp     x19, x20, [sp, #0x40]           /* integer callee-saved */
+    stp     x21, x22, [sp, #0x50]
+    stp     x23, x24, [sp, #0x60]
+    stp     x25, x26, [sp, #0x70]
+    stp     x27, x28, [sp, #0x80]
+    stp     x29, x30, [sp, #0x90]           /* fp, lr */
+    mrs     x9, fpcr                        /* floating-point control */
+    str     x9, [sp, #0xa0]
+    mov     x19, x0                         /* keep t across the call (x19 is saved) */
+    mov     x1, sp                          /* arg 2: our register block */
+    bl      PC_SYM(pc__switch_save)         /* x0 = sp to go on at, x1 = verdict */
+    cmp     x1, #PC_RESUME_OLD              /* resume a suspended fiber? */
+    b.eq    2f
+    cmp     x1, #PC_RESUME_NEW              /* start a new fiber? */
+    b.eq    3f
+    mov     w0, #-1                         /* failure: pop our own block, return -1 */
+    b       1f
+2:
+    mov     sp, x0                          /* the target's register block */
+    mov     x0, x19                         /* arg 1: t */
+    bl      PC_SYM(pc__switch_restore)      /* copy its saved bytes back above sp */
+    mov     w0, #0                          /* the resumed pc_switch returns 0 */
+1:
+    ldr     x9, [sp, #0xa0]                 /* restore FPCR */
+    msr     fpcr, x9
+    ldp     d8, d9, [sp, #0x00]
+    ldp     d10, d11, [sp, #0x10]
+    ldp     d12, d13, [sp, #0x20]
+    ldp     d14, d15, [sp, #0x30]
+    ldp     x19, x20, [sp, #0x40]
+    ldp     x21, x22, [sp, #0x50]
+    ldp     x23, x24, [sp, #0x60]
+    ldp     x25, x26, [sp, #0x70]
+    ldp     x27, x28, [sp, #0x80]
+    ldp     x29, x30, [sp, #0x90]
+    add     sp, sp, #PC_ARM64_FRAME_SIZE    /* drop the block */
+    ret                                     /* into the resumed fiber's caller */
+3:
+    mov     sp, x0                          /* the new fiber's stack_stop (16-aligned) */
+    mov     x0, x19                         /* arg 1: t */
+    mov     x29, #0                         /* end of the frame chain for unwinders */
+    bl      PC_SYM(pc__fiber_main)          /* never returns; lr is the guard below */
+    bl      PC_SYM(pc__fiber_returned)      /* guard: returning off the end aborts */
+    brk     #0                              /* not reached */
+    PC_SIZE(pc__switch_asm)

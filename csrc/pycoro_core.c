@@ -1,0 +1,274 @@
+/* pycoro core: the save/restore bookkeeping around the arch switch.
+ * See pycoro_core.h for the stack diagram and the invariants I1-I4. */
+#include "pycoro_core.h"
+#include "arch/switch_abi.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define PC_ASAN 1
+#  endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#  define PC_ASAN 1
+#endif
+
+#ifdef PC_ASAN
+#  include <sanitizer/common_interface_defs.h>
+/* The copies read and write other frames' bytes, redzones included. */
+#  define PC_NO_ASAN __attribute__((no_sanitize_address))
+#else
+#  define PC_NO_ASAN
+#endif
+
+#define PC_HIDDEN __attribute__((visibility("hidden")))
+
+/* The offset tables at the top of the .S files, checked against the C view. */
+_Static_assert(sizeof(pc_regs_x86_64) == PC_X86_64_FRAME_SIZE, "x86-64 frame size");
+_Static_assert(offsetof(pc_regs_x86_64, mxcsr) == 0x00, "x86-64 mxcsr");
+_Static_assert(offsetof(pc_regs_x86_64, x87_cw) == 0x04, "x86-64 x87 cw");
+_Static_assert(offsetof(pc_regs_x86_64, r15) == 0x08, "x86-64 r15");
+_Static_assert(offsetof(pc_regs_x86_64, r14) == 0x10, "x86-64 r14");
+_Static_assert(offsetof(pc_regs_x86_64, r13) == 0x18, "x86-64 r13");
+_Static_assert(offsetof(pc_regs_x86_64, r12) == 0x20, "x86-64 r12");
+_Static_assert(offsetof(pc_regs_x86_64, rbx) == 0x28, "x86-64 rbx");
+_Static_assert(offsetof(pc_regs_x86_64, rbp) == 0x30, "x86-64 rbp");
+_Static_assert(offsetof(pc_regs_x86_64, ret) == 0x38, "x86-64 return address");
+_Static_assert(sizeof(pc_regs_arm64) == PC_ARM64_FRAME_SIZE, "arm64 frame size");
+_Static_assert(sizeof(pc_regs_arm64) % 16 == 0, "arm64 sp stays 16-byte aligned");
+_Static_assert(offsetof(pc_regs_arm64, d8) == 0x00, "arm64 d8");
+_Static_assert(offsetof(pc_regs_arm64, d15) == 0x38, "arm64 d15");
+_Static_assert(offsetof(pc_regs_arm64, x19) == 0x40, "arm64 x19");
+_Static_assert(offsetof(pc_regs_arm64, x28) == 0x88, "arm64 x28");
+_Static_assert(offsetof(pc_regs_arm64, fp) == 0x90, "arm64 fp");
+_Static_assert(offsetof(pc_regs_arm64, lr) == 0x98, "arm64 lr");
+_Static_assert(offsetof(pc_regs_arm64, fpcr) == 0xa0, "arm64 fpcr");
+
+/* What pc__switch_save tells the arch switch to do next (returned in two
+ * registers: rax/rdx on x86-64, x0/x1 on arm64). */
+typedef struct pc_resume {
+    void *sp;
+    uintptr_t kind;
+} pc_resume;
+
+PC_HIDDEN pc_resume pc__switch_save(pc_thread *t, char *sp);
+PC_HIDDEN void pc__switch_restore(pc_thread *t);
+PC_HIDDEN __attribute__((noreturn)) void pc__fiber_main(pc_thread *t);
+PC_HIDDEN __attribute__((noreturn)) void pc__fiber_returned(void);
+PC_HIDDEN int pc__switch_asm(pc_thread *t);
+
+static __attribute__((noreturn)) void pc_fatal(const char *msg)
+{
+    fprintf(stderr, "pycoro: fatal: %s\n", msg);
+    fflush(stderr);
+    abort();
+}
+
+static void *libc_realloc(void *ctx, void *p, size_t n) { (void)ctx; return realloc(p, n); }
+static void libc_free(void *ctx, void *p) { (void)ctx; free(p); }
+static const pc_allocator libc_allocator = { libc_realloc, libc_free, NULL };
+
+void pc_thread_init(pc_thread *t, pc_fiber *main, const pc_allocator *alloc)
+{
+    memset(t, 0, sizeof *t);
+    memset(main, 0, sizeof *main);
+    t->alloc = alloc ? *alloc : libc_allocator;
+    main->stack_stop = (char *)UINTPTR_MAX;
+    main->thread = t;
+    main->state = PC_RUNNING;
+    t->main = main;
+    t->current = main;
+}
+
+static void free_copy(pc_fiber *f)
+{
+    if (f->copy)
+        f->thread->alloc.free_fn(f->thread->alloc.ctx, f->copy);
+    f->copy = NULL;
+    f->saved = f->cap = 0;
+}
+
+void pc_thread_fini(pc_thread *t) { free_copy(t->main); }
+
+void pc_fiber_init(pc_fiber *f, pc_thread *t, pc_entry_fn entry, void *arg)
+{
+    memset(f, 0, sizeof *f);
+    f->thread = t;
+    f->entry = entry;
+    f->arg = arg;
+    f->state = PC_NEW;
+}
+
+void pc_fiber_release(pc_fiber *f)
+{
+    pc_thread *t = f->thread;
+    if (f == t->current || f == t->main)
+        pc_fatal("pc_fiber_release of the running or the main fiber");
+    if (f->state == PC_SUSPENDED) {
+        /* Keep I1: whoever points at us now points past us.  Our bytes
+         * still on the stack become garbage nobody reads. */
+        for (pc_fiber *p = t->current; p; p = p->prev) {
+            if (p->prev == f) {
+                p->prev = f->prev;
+                break;
+            }
+        }
+    }
+    free_copy(f);
+    f->prev = NULL;
+    f->state = PC_DEAD;
+}
+
+/* Copy stack bytes without ASan looking at the redzones of frames that are
+ * not ours.  Plain memcpy otherwise: it is the fastest copy libc has. */
+static PC_NO_ASAN void copy_bytes(char *dst, const char *src, size_t n)
+{
+#ifdef PC_ASAN
+    for (size_t i = 0; i < n; i++)
+        ((volatile char *)dst)[i] = src[i];
+#else
+    memcpy(dst, src, n);
+#endif
+}
+
+/* Grow f's copy to cover [stack_start, stop).  `must`: the caller cannot
+ * fail (a finished fiber's last switch). */
+static PC_NO_ASAN int save_up_to(pc_fiber *f, char *stop, int must)
+{
+    intptr_t need = stop - f->stack_start;   /* signed: stop may be below */
+    if (need <= (intptr_t)f->saved)
+        return 0;
+    if ((size_t)need > f->cap) {
+        pc_allocator *a = &f->thread->alloc;
+        size_t cap = (size_t)need < 256 ? 256 : (size_t)need;
+        char *p = a->realloc_fn(a->ctx, f->copy, cap);
+        /* A finished fiber's last switch has nobody to report to: retry (an
+         * injected or passing failure), then give up loudly. */
+        for (int tries = 0; !p && must && tries < 3; tries++)
+            p = a->realloc_fn(a->ctx, f->copy, cap);
+        if (!p && must)
+            pc_fatal("out of memory in a finished fiber's last switch");
+        if (!p)
+            return -1;
+        f->copy = p;
+        f->cap = cap;
+    }
+    copy_bytes(f->copy + f->saved, f->stack_start + f->saved, (size_t)need - f->saved);
+    f->saved = (size_t)need;
+    return 0;
+}
+
+/* Called by the arch switch on the outgoing stack, after it pushed the
+ * callee-saved registers at `sp`.  Saves what the target will overwrite and
+ * updates the bookkeeping.  Nothing after this point can fail. */
+pc_resume pc__switch_save(pc_thread *t, char *sp)
+{
+    pc_fiber *cur = t->current, *tgt = t->target;
+    pc_resume r = { NULL, PC_RESUME_FAIL };
+    int dying = cur->state == PC_DYING;
+    char *stop;
+
+    if (!t->base)
+        t->base = sp;
+    if (tgt->state == PC_NEW) {
+        /* I4: start just below the starter, unless that is too deep. */
+        stop = (char *)((uintptr_t)sp & ~(uintptr_t)15);
+        if (t->base > stop && (size_t)(t->base - stop) > PC_NEST_LIMIT)
+            stop = (char *)((uintptr_t)t->base & ~(uintptr_t)15);
+        tgt->stack_stop = stop;
+    } else {
+        stop = tgt->stack_stop;
+    }
+
+    pc_fiber *owner = cur;
+    if (dying) {
+        owner = cur->prev;       /* a finished fiber's bytes are garbage */
+    } else {
+        cur->sp = sp;
+        cur->stack_start = sp;
+    }
+    while (owner->stack_stop < stop) {
+        if (save_up_to(owner, owner->stack_stop, dying))
+            goto fail;
+        owner = owner->prev;
+    }
+    if (owner != tgt && save_up_to(owner, stop, dying))
+        goto fail;
+
+    /* I1 for the target: skip everything now fully saved. */
+    while (owner && owner->stack_stop <= stop)
+        owner = owner->prev;
+    tgt->prev = owner;
+
+    if (dying) {
+        cur->state = PC_DEAD;
+        cur->prev = NULL;
+        cur->stack_start = NULL;
+    } else {
+        cur->state = PC_SUSPENDED;
+    }
+    t->origin = cur;
+    t->current = tgt;
+    if (tgt->state == PC_NEW) {
+        tgt->state = PC_RUNNING;
+        r.sp = stop;
+        r.kind = PC_RESUME_NEW;
+    } else {
+        tgt->state = PC_RUNNING;
+        r.sp = tgt->sp;
+        r.kind = PC_RESUME_OLD;
+    }
+    return r;
+
+fail:
+    /* I3: the running fiber's stack goes on changing; drop its copy. */
+    cur->saved = 0;
+    cur->stack_start = NULL;
+    if (tgt->state == PC_NEW)
+        tgt->stack_stop = NULL;
+    return r;
+}
+
+/* Called by the arch switch with sp already at the target's saved sp: put
+ * the target's saved bytes back above it. */
+PC_NO_ASAN void pc__switch_restore(pc_thread *t)
+{
+    pc_fiber *f = t->current;
+    if (f->saved) {
+        copy_bytes(f->stack_start, f->copy, f->saved);
+        f->saved = 0;
+    }
+}
+
+/* First frame of every fiber.  Its return address is the guard. */
+void pc__fiber_main(pc_thread *t)
+{
+    pc_fiber *self = t->current;
+    pc_fiber *next = self->entry(self, self->arg);
+    if (!next || next->thread != t || next == self
+        || next->state == PC_DEAD || next->state == PC_RUNNING)
+        pc_fatal("a finished fiber's entry returned no live fiber to switch to");
+    self->state = PC_DYING;
+    t->target = next;
+    pc__switch_asm(t);
+    pc_fatal("a finished fiber was resumed");
+}
+
+void pc__fiber_returned(void)
+{
+    pc_fatal("returned off the end of a fiber's first frame");
+}
+
+int pc_switch(pc_fiber *target)
+{
+    pc_thread *t = target->thread;
+    if (target == t->current)
+        return PC_OK;
+    if (target->state != PC_NEW && target->state != PC_SUSPENDED)
+        return PC_EINVAL;
+    t->target = target;
+    return pc__switch_asm(t) ? PC_ENOMEM : PC_OK;
+}

@@ -1,0 +1,150 @@
+/*
+ * pycoro core: stack-copying fibers in pure C (libc only, no Python.h).
+ *
+ * Design: symmetric, greenlet-style.  Every fiber of a thread runs on that
+ * thread's own C stack.  A fiber owns the address range [stack_start,
+ * stack_stop) of that stack; when another fiber needs part of the range, the
+ * bytes are first copied to the owner's heap buffer ("saved"), and copied back
+ * when the owner is resumed.  Copying is lazy: a switch saves only the bytes
+ * that the incoming fiber is about to overwrite.
+ *
+ *   high addresses
+ *   +---------------------------+  main.stack_stop = UINTPTR_MAX (never reached)
+ *   | main fiber's frames       |
+ *   |   ...                     |
+ *   +---------------------------+  A.stack_stop  (sp of the fiber that started A)
+ *   | A's frames                |  A suspended: [A.stack_start, A.stack_stop)
+ *   +---------------------------+  A.stack_start = B.stack_stop
+ *   | B's frames (running)      |
+ *   +---------------------------+  sp
+ *   low addresses
+ *
+ * Why symmetric and not asymmetric (libaco's "every switch goes through the
+ * main stack"): CPython switches are fiber-to-fiber (a scheduler hub resumes
+ * a task directly), and a round trip main -> fiber -> main must cost two
+ * copies of a few hundred bytes, not four.  Sharing the thread's stack also
+ * means a fiber's C code sees an ordinary, guard-paged thread stack.
+ *
+ * Invariants (a broken one aborts with a message, it is never "recovered"):
+ *  I1  Following `prev` from the running fiber visits exactly the suspended
+ *      fibers that still have unsaved bytes on the stack, ordered by strictly
+ *      increasing stack_stop, and ends at the main fiber (prev == NULL).
+ *  I2  A suspended fiber's bytes [stack_start, stack_start + saved) are in
+ *      its heap copy; [stack_start + saved, stack_stop) are still on the stack
+ *      (I1 guarantees nobody overwrote them).
+ *  I3  The running fiber has saved == 0: its stack is live.
+ *  I4  A new fiber gets stack_stop at its first switch: normally the sp of
+ *      the fiber that starts it (nothing to copy), or the thread's base when
+ *      that sp is more than PC_NEST_LIMIT below it, so that a long chain of
+ *      fibers each starting the next cannot overflow the C stack.
+ *
+ * Registers: the arch switch (arch/switch_*.S) pushes the callee-saved
+ * registers onto the outgoing stack, so they are saved and restored with
+ * the stack bytes; `sp` points at that block (layout: pc_regs_* below).
+ */
+#ifndef PYCORO_CORE_H
+#define PYCORO_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* How far (bytes) nested fiber starts may descend below the thread base. */
+#define PC_NEST_LIMIT (256 * 1024)
+
+/* Return codes of pc_switch. */
+#define PC_OK 0
+#define PC_ENOMEM (-1)   /* a save buffer could not be allocated; nothing changed */
+#define PC_EINVAL (-2)   /* target dead, running, or of another thread */
+
+typedef enum pc_state {
+    PC_NEW = 0,        /* created, never run */
+    PC_RUNNING = 1,    /* the thread's current fiber */
+    PC_SUSPENDED = 2,  /* switched away from, can be resumed */
+    PC_DYING = 3,      /* its entry returned; making its last switch */
+    PC_DEAD = 4        /* finished; its stack is gone */
+} pc_state;
+
+typedef struct pc_allocator {
+    /* realloc semantics (ptr may be NULL); returns NULL on failure */
+    void *(*realloc_fn)(void *ctx, void *ptr, size_t size);
+    void (*free_fn)(void *ctx, void *ptr);
+    void *ctx;
+} pc_allocator;
+
+typedef struct pc_fiber pc_fiber;
+typedef struct pc_thread pc_thread;
+
+/* A fiber's body.  It returns the fiber to switch to when it is finished
+ * (a live fiber of the same thread).  Falling off the end of the fiber's
+ * stack instead aborts loudly (guard return address). */
+typedef pc_fiber *(*pc_entry_fn)(pc_fiber *self, void *arg);
+
+struct pc_fiber {
+    char *stack_start;   /* lowest byte of our slice while suspended */
+    char *stack_stop;    /* one past the highest byte of our slice */
+    char *copy;          /* heap copy of [stack_start, stack_start + saved) */
+    size_t saved;        /* bytes in copy */
+    size_t cap;          /* allocated size of copy (kept for the next save) */
+    pc_fiber *prev;      /* next fiber up the stack with unsaved bytes (I1) */
+    void *sp;            /* saved stack pointer: points at the pc_regs block */
+    pc_thread *thread;
+    pc_entry_fn entry;
+    void *arg;
+    pc_state state;
+};
+
+struct pc_thread {
+    pc_fiber *main;      /* the thread's original context */
+    pc_fiber *current;   /* running fiber */
+    pc_fiber *target;    /* during a switch: the fiber being resumed */
+    pc_fiber *origin;    /* after a switch: the fiber that switched to us */
+    char *base;          /* sp of the thread's first switch (I4) */
+    pc_allocator alloc;
+};
+
+/* Register blocks pushed by the arch switch, lowest address first. */
+typedef struct pc_regs_x86_64 {
+    uint32_t mxcsr;
+    uint16_t x87_cw;
+    uint16_t pad;
+    uint64_t r15, r14, r13, r12, rbx, rbp;
+    uint64_t ret;        /* return address into pc_switch's caller */
+} pc_regs_x86_64;
+
+typedef struct pc_regs_arm64 {
+    uint64_t d8, d9, d10, d11, d12, d13, d14, d15;
+    uint64_t x19, x20, x21, x22, x23, x24, x25, x26, x27, x28;
+    uint64_t fp, lr;
+    uint64_t fpcr;
+    uint64_t pad;
+} pc_regs_arm64;
+
+/* `main` (caller-owned storage) becomes the running context of the caller.
+ * `alloc` may be NULL for libc realloc/free. */
+void pc_thread_init(pc_thread *t, pc_fiber *main, const pc_allocator *alloc);
+/* Release the main fiber's buffer. */
+void pc_thread_fini(pc_thread *t);
+
+/* Prepare a new fiber; it runs `entry(self, arg)` at its first switch. */
+void pc_fiber_init(pc_fiber *f, pc_thread *t, pc_entry_fn entry, void *arg);
+/* Free a fiber's heap copy and unlink it from the stack chain.  A suspended
+ * fiber's frames are abandoned without unwinding (the caller's business). */
+void pc_fiber_release(pc_fiber *f);
+
+/* Switch from the thread's running fiber to `target`.  Returns PC_OK when
+ * some fiber later switches back to the caller, or an error code at once
+ * (and nothing changed). */
+int pc_switch(pc_fiber *target);
+
+static inline pc_fiber *pc_current(pc_thread *t) { return t->current; }
+/* Bytes of the fiber's stack currently held in its heap copy. */
+static inline size_t pc_saved_bytes(const pc_fiber *f) { return f->saved; }
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PYCORO_CORE_H */

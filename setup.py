@@ -1,0 +1,40 @@
+"""Build the pycoro._pycoro extension: the pure C core, the arch switch
+(.S) and the CPython binding.
+
+PYCORO_SANITIZE=1 builds with -fsanitize=address,undefined (the sanitizer
+CI lane); PYCORO_CFLAGS adds flags (the ARM64 cross lane passes a sysroot).
+"""
+import glob
+import os
+
+import setuptools  # noqa: F401  (makes `distutils` setuptools' copy)
+from distutils.unixccompiler import UnixCCompiler
+from setuptools import Extension, setup
+
+# distutils compiles .S (assembler through the C preprocessor) only when it
+# knows the extension.
+if ".S" not in UnixCCompiler.src_extensions:
+    UnixCCompiler.src_extensions.append(".S")
+
+cflags = ["-O2", "-Wall", "-Wno-unused-parameter", "-fno-strict-aliasing"]
+ldflags = []
+if os.environ.get("PYCORO_SANITIZE"):
+    san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
+    cflags += san + ["-O1", "-g"]
+    ldflags += san
+cflags += os.environ.get("PYCORO_CFLAGS", "").split()
+
+sources = ["csrc/pycoro_core.c", "csrc/arch/switch.S"] + sorted(glob.glob("csrc/binding/*.c"))
+
+setup(
+    ext_modules=[
+        Extension(
+            "pycoro._pycoro",
+            sources=sources,
+            include_dirs=["csrc", "csrc/binding", "pycoro/include"],
+            depends=sorted(glob.glob("csrc/**/*.h", recursive=True) + glob.glob("csrc/arch/*.S")),
+            extra_compile_args=cflags,
+            extra_link_args=ldflags,
+        )
+    ],
+)

@@ -1,0 +1,364 @@
+/* C fixtures that run on fiber stacks, driven from pytest through cffi.
+ * Everything here talks to the pure C core only: no CPython in the loop. */
+#include "pycoro_core.h"
+
+#include <fenv.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static pc_thread T;
+static pc_fiber M;
+
+/* How many registers fx_regs_roundtrip reports and what each must hold. */
+#if defined(__x86_64__)
+static int fx_nregs(void) { return 6; }                 /* rbx rbp r12-r15 */
+static uint64_t fx_reg_expect(uint64_t seed, int i) { return seed + 1 + (uint64_t)i; }
+#else
+int fx_nregs(void);                                      /* regcheck_arm64.S */
+uint64_t fx_reg_expect(uint64_t seed, int i);
+#endif
+
+/* Allocation hook that can be told to fail: fail_at counts down to the
+ * allocation that returns NULL (0 = never fail). */
+static long alloc_calls, fail_at, live_blocks;
+static void *hook_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    alloc_calls++;
+    if (fail_at && alloc_calls == fail_at)
+        return NULL;
+    if (!p)
+        live_blocks++;
+    return realloc(p, n);
+}
+static void hook_free(void *ctx, void *p)
+{
+    (void)ctx;
+    if (p)
+        live_blocks--;
+    free(p);
+}
+
+void fx_init(void)
+{
+    pc_allocator a = { hook_realloc, hook_free, NULL };
+    alloc_calls = fail_at = 0;
+    pc_thread_init(&T, &M, &a);
+}
+void fx_fini(void) { pc_thread_fini(&T); }
+long fx_live_blocks(void) { return live_blocks; }
+long fx_alloc_calls(void) { return alloc_calls; }
+void fx_fail_alloc_at(long n) { alloc_calls = 0; fail_at = n; }
+pc_thread *fx_thread(void) { return &T; }
+
+/* ---- ping-pong: the fiber counts, main checks every value ---- */
+static pc_fiber *main_f(void) { return T.main; }
+static pc_fiber *pingpong_entry(pc_fiber *self, void *arg)
+{
+    long *counter = arg;
+    for (;;) {
+        (*counter)++;
+        if (*counter < 0)
+            break;                 /* main asks us to finish */
+        pc_switch(main_f());
+    }
+    return main_f();
+}
+
+/* Returns the number of round trips that saw the expected counter. */
+long fx_pingpong(long n)
+{
+    pc_fiber f;
+    long counter = 0, ok = 0;
+    pc_fiber_init(&f, &T, pingpong_entry, &counter);
+    for (long i = 1; i <= n; i++) {
+        if (pc_switch(&f) != PC_OK)
+            return -1;
+        ok += counter == i;
+    }
+    counter = -100;                /* finish it */
+    pc_switch(&f);
+    ok += f.state == PC_DEAD;
+    pc_fiber_release(&f);
+    return ok;
+}
+
+/* Raw switch cost: ns per single switch (a round trip is two). */
+double fx_switch_ns(long n)
+{
+    pc_fiber f;
+    long counter = 0;
+    struct timespec a, b;
+    pc_fiber_init(&f, &T, pingpong_entry, &counter);
+    pc_switch(&f);
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < n; i++)
+        pc_switch(&f);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    counter = -100;
+    pc_switch(&f);
+    pc_fiber_release(&f);
+    return ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / (2.0 * n);
+}
+
+/* ---- deep recursion inside a fiber, switching out at every level ---- */
+struct deep { int depth; long checksum; };
+static long recurse(struct deep *d, int level)
+{
+    volatile unsigned char frame[200];
+    for (int i = 0; i < 200; i++)
+        frame[i] = (unsigned char)(level * 31 + i);
+    if (level % 64 == 0)
+        pc_switch(main_f());       /* suspended with a deep stack */
+    long below = level < d->depth ? recurse(d, level + 1) : 0;
+    long sum = 0;
+    for (int i = 0; i < 200; i++)
+        sum += frame[i] == (unsigned char)(level * 31 + i);
+    return below + (sum == 200);
+}
+static pc_fiber *deep_entry(pc_fiber *self, void *arg)
+{
+    struct deep *d = arg;
+    d->checksum = recurse(d, 1);
+    return main_f();
+}
+/* Returns how many levels kept their frame intact (expect depth). */
+long fx_deep(int depth)
+{
+    pc_fiber f;
+    struct deep d = { depth, -1 };
+    pc_fiber_init(&f, &T, deep_entry, &d);
+    while (f.state != PC_DEAD)
+        if (pc_switch(&f) != PC_OK)
+            return -1;
+    pc_fiber_release(&f);
+    return d.checksum;
+}
+
+/* ---- many live contexts, resumed in a caller-given order ---- */
+struct many { long id; long seen; int depth; };
+static long many_descend(struct many *m, int depth)
+{
+    volatile long mine = m->id * 1000 + depth;
+    if (depth > 0)
+        return many_descend(m, depth - 1) + (mine == m->id * 1000 + depth);
+    pc_switch(main_f());           /* suspended at a per-fiber depth */
+    return mine == m->id * 1000;
+}
+static pc_fiber *many_entry(pc_fiber *self, void *arg)
+{
+    struct many *m = arg;
+    m->seen = many_descend(m, m->depth);
+    return main_f();
+}
+/* Starts n fibers (each suspends at depth id % 7), then finishes them in
+ * the order given; returns how many saw all their locals intact. */
+long fx_many(long n, const long *order)
+{
+    pc_fiber *fs = calloc((size_t)n, sizeof *fs);
+    struct many *ms = calloc((size_t)n, sizeof *ms);
+    long ok = 0;
+    for (long i = 0; i < n; i++) {
+        ms[i].id = i;
+        ms[i].depth = (int)(i % 7);
+        pc_fiber_init(&fs[i], &T, many_entry, &ms[i]);
+        if (pc_switch(&fs[i]) != PC_OK)
+            return -1;
+    }
+    for (long k = 0; k < n; k++) {
+        long i = order[k];
+        if (pc_switch(&fs[i]) != PC_OK)
+            return -1;
+        ok += fs[i].state == PC_DEAD && ms[i].seen == ms[i].depth + 1;
+        pc_fiber_release(&fs[i]);
+    }
+    free(fs);
+    free(ms);
+    return ok;
+}
+
+/* ---- a chain: fiber i starts fiber i+1 from inside its own stack ---- */
+struct chain { pc_fiber *fs; long n; long reached; };
+static struct chain CH;
+static pc_fiber *chain_entry(pc_fiber *self, void *arg)
+{
+    long i = (long)(intptr_t)arg;
+    volatile char pad[512];
+    pad[0] = (char)i;
+    pad[511] = (char)(pad[0] + 1);
+    CH.reached = i;
+    if (i + 1 < CH.n)
+        pc_switch(&CH.fs[i + 1]);  /* nested start, ever deeper */
+    /* resumed when the fiber after us finishes: check our frame */
+    if (pad[0] != (char)i)
+        return NULL;               /* core aborts: corrupted frame */
+    return i ? &CH.fs[i - 1] : main_f();
+}
+/* Each fiber starts the next; the last one unwinds the chain backwards
+ * by finishing into its predecessor.  Returns the deepest index reached. */
+long fx_chain(long n)
+{
+    CH.fs = calloc((size_t)n, sizeof *CH.fs);
+    CH.n = n;
+    CH.reached = -1;
+    for (long i = 0; i < n; i++)
+        pc_fiber_init(&CH.fs[i], &T, chain_entry, (void *)(intptr_t)i);
+    if (pc_switch(&CH.fs[0]) != PC_OK)
+        return -1;
+    long dead = 0;
+    for (long i = 0; i < n; i++) {
+        dead += CH.fs[i].state == PC_DEAD;
+        pc_fiber_release(&CH.fs[i]);
+    }
+    free(CH.fs);
+    return dead == n ? CH.reached : -2;
+}
+
+/* ---- floating-point environment is per fiber ---- */
+static int fenv_fiber_round;
+static pc_fiber *fenv_entry(pc_fiber *self, void *arg)
+{
+    fesetround(FE_UPWARD);
+    pc_switch(main_f());
+    fenv_fiber_round = fegetround();   /* must still be ours */
+    return main_f();
+}
+/* Returns 1 when main keeps FE_TONEAREST and the fiber keeps FE_UPWARD. */
+int fx_fenv(void)
+{
+    pc_fiber f;
+    int ok = 1;
+    fesetround(FE_TONEAREST);
+    pc_fiber_init(&f, &T, fenv_entry, NULL);
+    pc_switch(&f);
+    ok &= fegetround() == FE_TONEAREST;
+    pc_switch(&f);
+    ok &= fegetround() == FE_TONEAREST;
+    ok &= fenv_fiber_round == FE_UPWARD;
+    pc_fiber_release(&f);
+    return ok;
+}
+
+/* ---- 16-byte stack alignment at fiber entry ---- */
+static uintptr_t align_seen;
+static pc_fiber *align_entry(pc_fiber *self, void *arg)
+{
+    /* The compiler trusts the ABI for 16-byte alignment and does not
+     * realign: a misaligned entry shows up as a misaligned local. */
+    volatile char buf[16] __attribute__((aligned(16)));
+    buf[0] = 1;
+    align_seen |= (uintptr_t)buf & 15;
+    return main_f();
+}
+/* Starts fibers from call depths that shift the stack by 8 bytes each;
+ * returns the OR of all misalignments seen (expect 0). */
+static void align_at_depth(int k)
+{
+    volatile char pad[8 * 3 + 1];
+    pad[0] = (char)k;
+    if (pad[0] > 0) {
+        align_at_depth(k - 1);
+        return;
+    }
+    pc_fiber f;
+    pc_fiber_init(&f, &T, align_entry, NULL);
+    pc_switch(&f);
+    pc_fiber_release(&f);
+}
+long fx_alignment(void)
+{
+    align_seen = 0;
+    for (int k = 0; k < 8; k++)
+        align_at_depth(k);
+    return (long)align_seen;
+}
+
+/* ---- allocation failure: the switch fails, both sides stay usable ---- */
+static long enomem_seen;
+static int switch_counting(pc_fiber *to)
+{
+    int rc;
+    while ((rc = pc_switch(to)) == PC_ENOMEM)
+        enomem_seen++;             /* retry: the failed switch changed nothing */
+    return rc;
+}
+static pc_fiber *deepfail_entry(pc_fiber *self, void *arg)
+{
+    volatile char big[4096];
+    big[0] = 7;
+    switch_counting(main_f());     /* leaving saves ~4 KiB: an allocation */
+    big[1] = big[0];
+    switch_counting(main_f());
+    return big[1] == 7 ? main_f() : NULL;
+}
+/* Fails the k-th allocation after the start and runs two fibers to the
+ * end.  Returns the number of PC_ENOMEM results seen, -1 if broken. */
+long fx_enomem(long k)
+{
+    pc_fiber a, b;
+    int ok = 1;
+    enomem_seen = 0;
+    pc_fiber_init(&a, &T, deepfail_entry, NULL);
+    pc_fiber_init(&b, &T, deepfail_entry, NULL);
+    fx_fail_alloc_at(k);
+    ok &= switch_counting(&a) == PC_OK;
+    ok &= switch_counting(&b) == PC_OK;
+    ok &= switch_counting(&a) == PC_OK;
+    ok &= switch_counting(&b) == PC_OK;
+    while (a.state != PC_DEAD)
+        ok &= switch_counting(&a) == PC_OK;
+    while (b.state != PC_DEAD)
+        ok &= switch_counting(&b) == PC_OK;
+    fx_fail_alloc_at(0);
+    ok &= pc_switch(&a) == PC_EINVAL;      /* dead fibers cannot be resumed */
+    pc_fiber_release(&a);
+    pc_fiber_release(&b);
+    return ok ? enomem_seen : -1;
+}
+
+/* ---- crash paths (run in a subprocess) ---- */
+static pc_fiber *returns_null_entry(pc_fiber *self, void *arg) { return NULL; }
+void fx_crash_entry_returns_null(void)
+{
+    pc_fiber f;
+    pc_fiber_init(&f, &T, returns_null_entry, NULL);
+    pc_switch(&f);
+}
+
+/* ---- callee-saved registers survive switches (regcheck.S) ---- */
+uint64_t fx_regs_roundtrip(pc_fiber *target, uint64_t seed, uint64_t *out);
+#define FX_NREGS 32
+static pc_fiber *regs_entry(pc_fiber *self, void *arg)
+{
+    long *bad = arg;
+    uint64_t out[FX_NREGS];
+    for (int round = 0; round < 1000; round++) {
+        uint64_t seed = 0xF1BE000000000000ull + (uint64_t)round * 0x100;
+        memset(out, 0, sizeof out);
+        fx_regs_roundtrip(main_f(), seed, out);
+        for (int i = 0; i < fx_nregs(); i++)
+            *bad += out[i] != fx_reg_expect(seed, i);
+    }
+    return main_f();
+}
+/* Returns the number of registers that came back wrong, on either side. */
+long fx_regs(void)
+{
+    pc_fiber f;
+    long bad = 0;
+    uint64_t out[FX_NREGS];
+    pc_fiber_init(&f, &T, regs_entry, &bad);
+    for (int round = 0; f.state != PC_DEAD; round++) {
+        uint64_t seed = 0xA1A1000000000000ull + (uint64_t)round * 0x100;
+        memset(out, 0, sizeof out);
+        fx_regs_roundtrip(&f, seed, out);
+        if (f.state == PC_DEAD)
+            break;
+        for (int i = 0; i < fx_nregs(); i++)
+            bad += out[i] != fx_reg_expect(seed, i);
+    }
+    pc_fiber_release(&f);
+    return bad;
+}

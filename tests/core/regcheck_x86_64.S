@@ -1,0 +1,35 @@
+/* x86-64 body of fx_regs_roundtrip: out[0..5] = rbx, rbp, r12, r13, r14, r15 */
+    .text
+    .globl PC_SYM(fx_regs_roundtrip)
+    PC_TYPE_FUNCTION(fx_regs_roundtrip)
+    .p2align 4
+PC_SYM(fx_regs_roundtrip):
+    pushq   %rbp                    /* keep the caller's registers */
+    pushq   %rbx
+    pushq   %r12
+    pushq   %r13
+    pushq   %r14
+    pushq   %r15
+    pushq   %rdx                    /* out; rsp is now 16-byte aligned */
+    leaq    1(%rsi), %rbx           /* seed + 1 .. seed + 6 */
+    leaq    2(%rsi), %rbp
+    leaq    3(%rsi), %r12
+    leaq    4(%rsi), %r13
+    leaq    5(%rsi), %r14
+    leaq    6(%rsi), %r15
+    call    PC_SYM(pc_switch)       /* rdi = target */
+    popq    %rdx
+    movq    %rbx, 0(%rdx)
+    movq    %rbp, 8(%rdx)
+    movq    %r12, 16(%rdx)
+    movq    %r13, 24(%rdx)
+    movq    %r14, 32(%rdx)
+    movq    %r15, 40(%rdx)
+    popq    %r15
+    popq    %r14
+    popq    %r13
+    popq    %r12
+    popq    %rbx
+    popq    %rbp
+    ret
+    PC_SIZE(fx_regs_roundtrip)

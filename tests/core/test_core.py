@@ -1,0 +1,92 @@
+"""The pure C core, driven through cffi: no CPython binding is imported."""
+import random
+import subprocess
+import sys
+import textwrap
+
+from .conftest import scaled
+
+
+def test_pingpong_values(core):
+    n = scaled(100_000)
+    assert core.fx_pingpong(n) == n + 1
+
+
+def test_deep_recursion_frames_survive(core):
+    # ~200 B per level and a switch every 64 levels: the fiber is suspended
+    # with stacks of up to ~2 MB that must come back byte for byte.
+    depth = scaled(8000, 200)
+    assert core.fx_deep(depth) == depth
+
+
+def test_thousands_of_live_contexts(core, core_lib):
+    n = scaled(5000, 200)
+    order = list(range(n))
+    random.Random(42).shuffle(order)
+    arr = core_lib.ffi.new("long[]", order)
+    assert core.fx_many(n, arr) == n
+
+
+def test_nested_start_chain_does_not_overflow(core):
+    # Each fiber starts the next from inside its own stack; without the
+    # nest limit (invariant I4) 100,000 levels of 512 B frames would need
+    # ~50 MB of C stack and crash.
+    n = scaled(100_000, 2000)
+    assert core.fx_chain(n) == n - 1
+
+
+def test_callee_saved_registers_preserved(core):
+    assert core.fx_regs() == 0
+
+
+def test_fp_environment_is_per_fiber(core):
+    assert core.fx_fenv() == 1
+
+
+def test_stack_aligned_at_entry(core):
+    assert core.fx_alignment() == 0
+
+
+def test_allocation_failure_leaves_both_fibers_usable(core):
+    seen = 0
+    for k in range(1, 8):
+        r = core.fx_enomem(k)
+        assert r >= 0, f"broken after failing allocation {k}"
+        seen += r
+    assert seen >= 1, "no injected failure reached a switch"
+
+
+def test_no_copies_leak(core):
+    core.fx_pingpong(100)
+    core.fx_deep(500)
+    # the `core` fixture asserts fx_live_blocks() == 0 after this test
+
+
+def test_raw_switch_time_is_printed(core):
+    ns = core.fx_switch_ns(scaled(1_000_000, 10_000))
+    print(f"raw C core switch: {ns:.1f} ns")
+    assert ns > 0
+
+
+def test_entry_returning_no_fiber_aborts_loudly():
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.path.insert(0, %r)
+        from tests.core import ffi_build
+        lib = ffi_build.load().lib
+        lib.fx_init()
+        lib.fx_crash_entry_returns_null()
+        print("not reached")
+        """
+    ) % (ffi_build_root(),)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode != 0
+    assert "not reached" not in p.stdout
+    assert "pycoro: fatal: a finished fiber's entry returned no live fiber" in p.stderr
+
+
+def ffi_build_root():
+    import os
+
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
