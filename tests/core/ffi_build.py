@@ -34,6 +34,7 @@ long fx_deep(int depth);
 long fx_many(long n, const long *order);
 long fx_chain(long n);
 int fx_fenv(void);
+long fx_fpctl(void);
 long fx_alignment(void);
 long fx_enomem(long k);
 long fx_regs(void);

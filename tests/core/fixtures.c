@@ -15,8 +15,12 @@ static pc_fiber M;
 #if defined(__x86_64__)
 static int fx_nregs(void) { return 6; }                 /* rbx rbp r12-r15 */
 static uint64_t fx_reg_expect(uint64_t seed, int i) { return seed + 1 + (uint64_t)i; }
+#elif defined(__aarch64__)
+/* x19-x28, fp, d8-d15 (regcheck_arm64.S) */
+static int fx_nregs(void) { return 19; }
+static uint64_t fx_reg_expect(uint64_t seed, int i) { return seed + 1 + (uint64_t)i; }
 #else
-int fx_nregs(void);                                      /* regcheck_arm64.S */
+int fx_nregs(void);
 uint64_t fx_reg_expect(uint64_t seed, int i);
 #endif
 
@@ -241,6 +245,85 @@ int fx_fenv(void)
     return ok;
 }
 
+/* ---- the FP control register itself is per fiber ----
+ * fx_fenv goes through fesetround (on arm64 that is FPCR.RMode, on x86-64
+ * MXCSR.RC plus the x87 control word).  This reads and writes the register
+ * directly and also changes the flush-to-zero bit, which <fenv.h> does not
+ * reach, then checks that the arithmetic really follows each side's mode. */
+#if defined(__aarch64__)
+#  define FPCTL_RMODE_MASK (UINT64_C(3) << 22)
+#  define FPCTL_ROUND_UP (UINT64_C(1) << 22)    /* RMode 01: toward +inf */
+#  define FPCTL_FLUSH (UINT64_C(1) << 24)       /* FZ */
+static uint64_t fpctl_get(void)
+{
+    uint64_t v;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(v));
+    return v;
+}
+static void fpctl_set(uint64_t v) { __asm__ volatile("msr fpcr, %0" : : "r"(v)); }
+#elif defined(__x86_64__)
+#  define FPCTL_RMODE_MASK (UINT64_C(3) << 13)
+#  define FPCTL_ROUND_UP (UINT64_C(2) << 13)    /* MXCSR.RC 10: toward +inf */
+#  define FPCTL_FLUSH (UINT64_C(1) << 15)       /* FTZ */
+static uint64_t fpctl_get(void)
+{
+    uint32_t v;
+    __asm__ volatile("stmxcsr %0" : "=m"(v));
+    return v;
+}
+static void fpctl_set(uint64_t v)
+{
+    uint32_t w = (uint32_t)v;
+    __asm__ volatile("ldmxcsr %0" : : "m"(w));
+}
+#endif
+static uint64_t fpctl_main_mode, fpctl_fiber_mode;
+static long fpctl_bad;
+/* bit 0: 1/3 rounded up; bit 1: a tiny inexact result flushed to zero */
+static __attribute__((noinline)) int fpctl_effects(void)
+{
+    volatile double one = 1.0, three = 3.0, tiny = 2.2250738585072014e-308;
+    volatile double q = one / three, t = tiny / three;
+    return (q == 0x1.5555555555556p-2) | (t == 0.0) << 1;
+}
+static void fpctl_check(uint64_t mode, int effects)
+{
+    fpctl_bad += (fpctl_get() & (FPCTL_RMODE_MASK | FPCTL_FLUSH)) != mode;
+    fpctl_bad += fpctl_effects() != effects;
+}
+static pc_fiber *fpctl_entry(pc_fiber *self, void *arg)
+{
+    long rounds = *(long *)arg;
+    fpctl_set((fpctl_get() & ~(FPCTL_RMODE_MASK | FPCTL_FLUSH)) | fpctl_fiber_mode);
+    for (long i = 0; i < rounds; i++) {
+        fpctl_check(fpctl_fiber_mode, 3);
+        pc_switch(main_f());
+    }
+    fpctl_check(fpctl_fiber_mode, 3);
+    return main_f();
+}
+/* Main runs round-to-nearest without flushing, the fiber rounds up and
+ * flushes; each side checks register and arithmetic after every switch.
+ * Returns the number of failed checks (expect 0). */
+long fx_fpctl(void)
+{
+    pc_fiber f;
+    long rounds = 50;
+    uint64_t saved = fpctl_get();
+    fpctl_bad = 0;
+    fpctl_main_mode = 0;
+    fpctl_fiber_mode = FPCTL_ROUND_UP | FPCTL_FLUSH;
+    fpctl_set(saved & ~(FPCTL_RMODE_MASK | FPCTL_FLUSH));
+    pc_fiber_init(&f, &T, fpctl_entry, &rounds);
+    while (f.state != PC_DEAD) {
+        pc_switch(&f);
+        fpctl_check(fpctl_main_mode, 0);
+    }
+    pc_fiber_release(&f);
+    fpctl_set(saved);
+    return fpctl_bad;
+}
+
 /* ---- 16-byte stack alignment at fiber entry ---- */
 static uintptr_t align_seen;
 static pc_fiber *align_entry(pc_fiber *self, void *arg)
@@ -250,6 +333,13 @@ static pc_fiber *align_entry(pc_fiber *self, void *arg)
     volatile char buf[16] __attribute__((aligned(16)));
     buf[0] = 1;
     align_seen |= (uintptr_t)buf & 15;
+#if defined(__aarch64__)
+    /* AAPCS64 keeps sp itself 16-byte aligned at all times (hardware may
+     * fault on a misaligned sp; qemu-user does not check): read it. */
+    uintptr_t sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    align_seen |= sp & 15;
+#endif
     return main_f();
 }
 /* Starts fibers from call depths that shift the stack by 8 bytes each;

@@ -43,6 +43,12 @@ def test_fp_environment_is_per_fiber(core):
     assert core.fx_fenv() == 1
 
 
+def test_fp_control_register_is_per_fiber(core):
+    # FPCR on arm64, MXCSR on x86-64: rounding mode and flush-to-zero,
+    # checked in the register and in the arithmetic on both sides.
+    assert core.fx_fpctl() == 0
+
+
 def test_stack_aligned_at_entry(core):
     assert core.fx_alignment() == 0
 
