@@ -1,0 +1,26 @@
+"""`python -m pycoro`: command-line tools.  Subcommands import what they
+need lazily, so `import pycoro` itself stays free of any dependency."""
+import argparse
+import sys
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m pycoro",
+                                description="pycoro: stackful coroutines for CPython.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    bench = sub.add_parser(
+        "bench", help="benchmark pycoro against greenlet (switch, create, memory, ...)",
+        description="Run pycoro's performance measures against greenlet in one run and print "
+                    "a table of medians, ratios and targets.")
+    from . import _bench  # stdlib-only at import time; greenlet/matplotlib load on use
+
+    _bench.add_arguments(bench)
+    args = p.parse_args(argv)
+    if args.command == "bench":
+        return _bench.cli(args)
+    p.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
