@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 
+from ..platform_support import needs_subprocess
 from .conftest import scaled
 
 
@@ -74,6 +75,7 @@ def test_raw_switch_time_is_printed(core):
     assert ns > 0
 
 
+@needs_subprocess
 def test_entry_returning_no_fiber_aborts_loudly():
     code = textwrap.dedent(
         """
