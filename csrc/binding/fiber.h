@@ -1,0 +1,77 @@
+/* The CPython binding: shared declarations of module.c, thread.c, fiber.c. */
+#ifndef PYCORO_FIBER_H
+#define PYCORO_FIBER_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "pycoro_core.h"
+#include "pystate.h"
+
+typedef struct pyc_thread pyc_thread;
+
+/* How the values of a switch travel to the fiber that resumes. */
+typedef enum {
+    PASS_VALUE,   /* `value` is what switch() returns; a new fiber gets run(value) */
+    PASS_ARGS,    /* `value` is an args tuple, `kwargs` a dict or NULL */
+    PASS_ERROR    /* an exception is set in the thread state */
+} pass_kind;
+
+typedef struct PyFiber {
+    PyObject_HEAD
+    pc_fiber core;
+    pyc_thread *thread;      /* owning thread (counted reference) */
+    struct PyFiber *parent;  /* strong; NULL only for a main fiber */
+    PyObject *run;           /* the callable until the fiber starts */
+    PyObject *context;       /* context of a NEW fiber (NULL: fresh one) */
+    PyObject *dict;
+    PyObject *weakreflist;
+    pyc_pystate pystate;     /* interpreter state while suspended */
+    unsigned char is_main;
+    unsigned char finalizing;
+} PyFiber;
+
+typedef struct {
+    PyTypeObject *fiber_type;
+    PyObject *FiberExit;
+    PyObject *FiberError;
+    PyObject *str_run;
+    PyObject *str_switch;
+    PyObject *str_throw;
+    PyObject *thread_key;
+} pyc_module_state;
+
+struct pyc_thread {
+    pc_thread core;
+    PyThreadState *ts;
+    pyc_module_state *mstate;
+    PyFiber *main;           /* strong while the thread lives */
+    PyFiber *current;        /* strong: the running fiber */
+    PyFiber *origin;         /* after a switch: who switched to us (borrowed) */
+    PyObject *trace;         /* settrace() function or NULL */
+    PyObject *pending_kill;  /* list of fibers another thread dropped */
+    /* in flight between the two sides of a switch */
+    pass_kind pass;
+    PyObject *pass_value;
+    PyObject *pass_kwargs;
+    pyc_chunk_pool pool;
+    Py_ssize_t refcnt;       /* one per fiber of this thread + one while alive */
+    int alive;
+};
+
+#define PYC_FIBER(core_ptr) \
+    ((PyFiber *)((char *)(core_ptr) - offsetof(PyFiber, core)))
+
+extern PyType_Spec pyc_fiber_spec;
+
+/* thread.c */
+pyc_thread *pyc_thread_get(pyc_module_state *st);    /* NULL + error */
+pyc_thread *pyc_thread_peek(void);                   /* no creation */
+void pyc_thread_decref(pyc_thread *th);
+
+/* fiber.c */
+PyFiber *pyc_fiber_new_main(pyc_module_state *st, pyc_thread *th);
+pyc_module_state *pyc_state_of_type(PyTypeObject *tp);
+void pyc_kill_pending(pyc_thread *th);
+
+#endif

@@ -1,0 +1,142 @@
+/* The pycoro._pycoro extension module: multi-phase init, module state, and
+ * the module-level functions (current, settrace, gettrace). */
+#include "fiber.h"
+
+void pyc_inject_alloc_failure(long nth);
+
+static struct PyModuleDef pyc_module_def;
+
+pyc_module_state *pyc_state_of_type(PyTypeObject *tp)
+{
+    PyObject *m = PyType_GetModuleByDef(tp, &pyc_module_def);
+    return m ? (pyc_module_state *)PyModule_GetState(m) : NULL;
+}
+
+static pyc_module_state *state_of(PyObject *module)
+{
+    return (pyc_module_state *)PyModule_GetState(module);
+}
+
+static PyObject *mod_current(PyObject *module, PyObject *unused)
+{
+    pyc_thread *th = pyc_thread_get(state_of(module));
+    return th ? Py_NewRef((PyObject *)th->current) : NULL;
+}
+
+static PyObject *mod_settrace(PyObject *module, PyObject *fn)
+{
+    pyc_thread *th = pyc_thread_get(state_of(module));
+    if (!th)
+        return NULL;
+    if (fn == Py_None)
+        fn = NULL;
+    else if (!PyCallable_Check(fn)) {
+        PyErr_Format(PyExc_TypeError, "settrace() argument must be callable or None, not %.200s",
+                     Py_TYPE(fn)->tp_name);
+        return NULL;
+    }
+    PyObject *old = th->trace;
+    th->trace = Py_XNewRef(fn);
+    return old ? old : Py_NewRef(Py_None);
+}
+
+static PyObject *mod_gettrace(PyObject *module, PyObject *unused)
+{
+    pyc_thread *th = pyc_thread_get(state_of(module));
+    if (!th)
+        return NULL;
+    return Py_NewRef(th->trace ? th->trace : Py_None);
+}
+
+static PyObject *mod_inject_alloc_failure(PyObject *module, PyObject *arg)
+{
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    pyc_inject_alloc_failure(n);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"current", mod_current, METH_NOARGS, "current()\n--\n\nThe running fiber of this thread."},
+    {"settrace", mod_settrace, METH_O,
+     "settrace(fn)\n--\n\nCall fn(event, (origin, target)) on every switch and throw of this "
+     "thread; returns the previous function."},
+    {"gettrace", mod_gettrace, METH_NOARGS, "gettrace()\n--\n\nThis thread's switch tracer."},
+    {"_inject_alloc_failure", mod_inject_alloc_failure, METH_O,
+     "Testing aid: fail the n-th allocation of the C core from now (0: never)."},
+    {NULL},
+};
+
+static int module_exec(PyObject *m)
+{
+    pyc_module_state *st = state_of(m);
+    if (pyc_pystate_check_build() < 0)
+        return -1;
+    st->fiber_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &pyc_fiber_spec, NULL);
+    if (!st->fiber_type || PyModule_AddType(m, st->fiber_type) < 0)
+        return -1;
+    st->FiberExit = PyErr_NewExceptionWithDoc(
+        "pycoro.FiberExit",
+        "Thrown into a suspended fiber to end it (e.g. when it is collected); "
+        "a fiber that lets it propagate ends normally.",
+        PyExc_BaseException, NULL);
+    st->FiberError = PyErr_NewExceptionWithDoc(
+        "pycoro.FiberError", "An invalid switch (another thread's fiber, a finalizing fiber, ...).",
+        PyExc_RuntimeError, NULL);
+    if (!st->FiberExit || !st->FiberError)
+        return -1;
+    if (PyModule_AddObjectRef(m, "FiberExit", st->FiberExit) < 0
+        || PyModule_AddObjectRef(m, "FiberError", st->FiberError) < 0)
+        return -1;
+    st->str_run = PyUnicode_InternFromString("run");
+    st->str_switch = PyUnicode_InternFromString("switch");
+    st->str_throw = PyUnicode_InternFromString("throw");
+    st->thread_key = PyUnicode_InternFromString("pycoro.thread");
+    if (!st->str_run || !st->str_switch || !st->str_throw || !st->thread_key)
+        return -1;
+    return 0;
+}
+
+static int module_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    pyc_module_state *st = state_of(m);
+    Py_VISIT(st->fiber_type);
+    Py_VISIT(st->FiberExit);
+    Py_VISIT(st->FiberError);
+    return 0;
+}
+
+static int module_clear(PyObject *m)
+{
+    pyc_module_state *st = state_of(m);
+    Py_CLEAR(st->fiber_type);
+    Py_CLEAR(st->FiberExit);
+    Py_CLEAR(st->FiberError);
+    Py_CLEAR(st->str_run);
+    Py_CLEAR(st->str_switch);
+    Py_CLEAR(st->str_throw);
+    Py_CLEAR(st->thread_key);
+    return 0;
+}
+
+static void module_free(void *m) { module_clear((PyObject *)m); }
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef pyc_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "pycoro._pycoro",
+    .m_doc = "Stack-copying fibers for CPython (the C binding of pycoro).",
+    .m_size = sizeof(pyc_module_state),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC PyInit__pycoro(void) { return PyModuleDef_Init(&pyc_module_def); }
