@@ -240,12 +240,11 @@ def suspended_generators(n, depth=5):
     return t1 - t0, t2 - t1
 
 
-def reentry_ns(impl, n, width=64):
-    """ns per round trip main -> fiber -> main where the fiber switches out
-    from inside `sorted(key=...)`: the interpreter was re-entered from C, so
-    the fiber's saved C stack holds a whole eval-loop recursion."""
-    main = impl.current()
-    sw = main.switch
+def reentry_fiber(impl, width=64):
+    """A started fiber that switches out from inside `sorted(key=...)`: the
+    interpreter was re-entered from C, so the fiber's saved C stack holds a
+    whole eval-loop recursion.  Every switch into it comes straight back."""
+    sw = impl.current().switch
     data = list(range(width))
 
     def key(x):
@@ -257,6 +256,12 @@ def reentry_ns(impl, n, width=64):
 
     f = impl.Fiber(run)
     f.switch()
+    return f
+
+
+def reentry_ns(impl, n, width=64):
+    """ns per round trip main -> fiber -> main, the fiber inside sorted(key=)."""
+    f = reentry_fiber(impl, width)
     fs = f.switch
     loops = max(1, n // 10)
     t0 = _ns()
