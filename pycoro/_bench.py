@@ -7,7 +7,8 @@ greenlet and matplotlib are imported only here, only when needed.
 
 Sizes: `--quick` shrinks everything to finish in well under 30 s;
 PYCORO_BENCH_SCALE (a float, default 1) multiplies every iteration count and
-PYCORO_BENCH_MAX_LIVE caps the live-fiber population (tests and CI run tiny).
+PYCORO_BENCH_MAX_LIVE caps the live-fiber population and PYCORO_BENCH_REPEAT
+every repeat count (tests and CI run tiny).
 PYCORO_BENCH_SUBJECT=greenlet puts greenlet in pycoro's column too: a
 self-test of the harness (every ratio should come out near 1).
 """
@@ -33,14 +34,17 @@ class Sizes:
         self.quick = quick
         self.scale = float(os.environ.get("PYCORO_BENCH_SCALE", "1"))
         q = quick
-        self.repeat = 5 if q else 9
+        # PYCORO_BENCH_REPEAT caps every repeat count (tests: 1).
+        rcap = int(os.environ.get("PYCORO_BENCH_REPEAT", "0") or 0)
+        rep = (lambda r: max(1, min(r, rcap))) if rcap > 0 else (lambda r: r)
+        self.repeat = rep(5 if q else 9)
         self.roundtrip = self.n(50_000 if q else 200_000)
         self.create = self.n(5_000 if q else 20_000)
         self.suspended = self.n(10_000 if q else 100_000)
-        self.suspended_repeat = 3 if q else 5
+        self.suspended_repeat = rep(3 if q else 5)
         self.reentry = self.n(20_000 if q else 100_000)
-        self.rss_n = self.n(3_000 if q else 20_000)
-        self.rss_repeat = 3 if q else 5
+        self.rss_n = self.n(3_000 if q else 20_000, minimum=500)
+        self.rss_repeat = rep(3 if q else 5)
         top = 100_000 if q else 1_000_000
         cap = os.environ.get("PYCORO_BENCH_MAX_LIVE")
         if cap:
@@ -48,11 +52,12 @@ class Sizes:
         self.live_sizes = sorted({min(top, 10 ** k) for k in range(2, 7)} | {top})
         self.live_hot = 100
         self.live_switches = self.n(20_000 if q else 100_000)
-        self.live_repeat = 3 if q else 5
+        self.live_repeat = rep(3 if q else 5)
         self.core = self.n(1_000_000 if q else 10_000_000)
+        self.depth_repeat = rep(3)
         self.depths = [1, 5, 20, 50] if q else [1, 2, 5, 10, 20, 50, 100]
         self.depth_roundtrip = self.n(20_000 if q else 100_000)
-        self.depth_rss_n = self.n(1_000 if q else 5_000)
+        self.depth_rss_n = self.n(1_000 if q else 5_000, minimum=300)
 
     def n(self, base, minimum=10):
         return max(minimum, int(base * self.scale))
@@ -346,6 +351,8 @@ def run_measure(m, ctx):
         row["value"] = row["ratio"]
         if ctx.baseline is None:
             row["status"] = "no baseline"
+        elif row["ratio"] is None:  # e.g. an RSS delta below one page
+            row["status"] = "inconclusive"
         else:
             row["status"] = "pass" if row["ratio"] <= m.target else "fail"
     elif m.kind == "value":
@@ -369,7 +376,7 @@ def depth_curves(ctx):
         out["roundtrip_ns"]["baseline"] = []
         out["rss_per_fiber"]["baseline"] = []
     for d in z.depths:
-        s, b = ctx.interleaved(3, "plot: round trip at depth %d" % d,
+        s, b = ctx.interleaved(z.depth_repeat, "plot: round trip at depth %d" % d,
                                lambda i: work.roundtrip_ns(i, z.depth_roundtrip, depth=d))
         out["roundtrip_ns"]["subject"].append(_median(s))
         if b is not None:
@@ -532,7 +539,7 @@ def run(args, measure_list=None):
     n_impl = 2 if baseline else 1
     steps = sum(max(1, m.steps * n_impl // 2) for m in all_measures)
     if args.plot:
-        steps += len(sizes.depths) * (3 + 1) * n_impl
+        steps += len(sizes.depths) * (sizes.depth_repeat + 1) * n_impl
     progress = Progress(steps, enabled=not args.no_progress)
     ctx = Ctx(subject, baseline, sizes, progress)
 
