@@ -290,6 +290,8 @@ static void fiber_finalize(PyObject *o)
 {
     PyFiber *self = (PyFiber *)o;
     pyc_thread *th = self->thread;
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);             /* a finalizer leaves it alone */
     if (self->core.state == PC_SUSPENDED && !self->is_main && th->alive
         && !pyc_is_finalizing()) {
         if (th->ts == PyThreadState_Get()) {
@@ -303,21 +305,19 @@ static void fiber_finalize(PyObject *o)
     }
     if (Py_TYPE(o) != th->mstate->fiber_type) {
         PyObject *del = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__del__");
-        if (!del) {
-            PyErr_Clear();
-            return;
+        if (del) {
+            self->finalizing = 1;
+            PyObject *r = PyObject_CallOneArg(del, o);
+            self->finalizing = 0;
+            if (!r)
+                PyErr_WriteUnraisable(del);
+            Py_XDECREF(r);
+            Py_DECREF(del);
+        } else {
+            PyErr_Clear();                   /* no __del__ */
         }
-        PyObject *et, *ev, *etb;
-        PyErr_Fetch(&et, &ev, &etb);
-        self->finalizing = 1;
-        PyObject *r = PyObject_CallOneArg(del, o);
-        self->finalizing = 0;
-        Py_DECREF(del);
-        if (!r)
-            PyErr_WriteUnraisable(del);
-        Py_XDECREF(r);
-        PyErr_Restore(et, ev, etb);
     }
+    PyErr_Restore(et, ev, etb);
 }
 
 static int fiber_traverse(PyFiber *self, visitproc visit, void *arg)
