@@ -8,7 +8,7 @@
 #   1. host tools: qemu-user-static, the aarch64 cross gcc, clang
 #   2. an arm64 sysroot unpacked from Debian's arm64 python3.11/-dev packages,
 #      resolved with a private apt state (the host dpkg database is untouched)
-#   3. the test dependencies (pyproject's `test` extra) for aarch64, fetched
+#   3. the test dependencies (pyproject's `test`/`bench` extras) for aarch64, fetched
 #      by the host pip as aarch64 wheels (cffi and friends have C code)
 #   4. binfmt_misc registration so tests can exec the aarch64 sys.executable
 #      (optional: where it fails, tests marked needs_subprocess skip)
@@ -86,16 +86,17 @@ EOF
 fi
 
 # ---- 3. test dependencies for the target ------------------------------------
-# The `test` extra of pyproject.toml, so the lane follows whatever the suite
-# needs.  Wheels only: pure-Python ones plus manylinux aarch64 builds of the
+# The `test` and `bench` extras of pyproject.toml (tests/test_bench_cli.py
+# plots with matplotlib), so the lane follows whatever the suite needs.  Wheels only: pure-Python ones plus manylinux aarch64 builds of the
 # packages with C code (cffi, greenlet, gevent, ...).
 step "test dependencies (aarch64 wheels, host pip)"
 mapfile -t deps < <(python3 - "$PROJ/pyproject.toml" <<'EOF'
 import sys, tomllib
 with open(sys.argv[1], "rb") as f:
     extras = tomllib.load(f)["project"].get("optional-dependencies", {})
-for req in extras.get("test", []):
-    print(req)
+for extra in ("test", "bench"):
+    for req in extras.get(extra, []):
+        print(req)
 EOF
 )
 deps+=(pytest cffi setuptools)     # the lane itself needs these whatever the extra says
