@@ -13,6 +13,33 @@ from ._pycoro import (
     settrace,
 )
 
+# -- hub (scheduler, sync, channels) --------------------------------------
+from .hub import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    Cancelled,
+    Deadlock,
+    Hub,
+    Task,
+    Timeout,
+    current_task,
+    get_hub,
+    move_on_after,
+    run,
+    shield,
+    sleep,
+    spawn,
+    spawn_later,
+    timeout,
+    wait_readable,
+    wait_writable,
+)
+from .group import TaskGroup, wait
+from .sync import BoundedSemaphore, Condition, Event, Lock, Queue, RLock, Semaphore
+from .channel import Channel, ChannelClosed, select
+# -- end hub ----------------------------------------------------------------
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -22,4 +49,11 @@ __all__ = [
     "current",
     "gettrace",
     "settrace",
+    # hub
+    "ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION",
+    "BoundedSemaphore", "Cancelled", "Channel", "ChannelClosed", "Condition",
+    "Deadlock", "Event", "Hub", "Lock", "Queue", "RLock", "Semaphore", "Task",
+    "TaskGroup", "Timeout", "current_task", "get_hub", "move_on_after", "run",
+    "select", "shield", "sleep", "spawn", "spawn_later", "timeout", "wait",
+    "wait_readable", "wait_writable",
 ]

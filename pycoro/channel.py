@@ -1,0 +1,205 @@
+"""Go-style channels between tasks of one hub, and `select` over them."""
+from collections import deque
+
+from ._waiters import WaitQueue, _current_task, grant
+from .hub import Timeout, _check_timeout, _park_timeout, _rearm
+
+__all__ = ["Channel", "ChannelClosed", "select"]
+
+_CLOSED = object()  # granted to waiters when the channel closes under them
+
+
+class ChannelClosed(Exception):
+    """Send on a closed channel, or receive from a closed and drained one."""
+
+    def __init__(self, channel=None):
+        super().__init__(f"{channel!r} is closed" if channel is not None else "channel is closed")
+        self.channel = channel
+
+
+def _complete(rec, value=None):
+    """Grant a waiter; if it belongs to a select(), its other cases die."""
+    siblings = rec[3] if len(rec) > 3 else None
+    if siblings is not None:
+        for s in siblings:
+            if s is not rec:
+                s[0] = None
+    grant(rec, value)
+
+
+class Channel:
+    """A FIFO channel.  ``capacity=0``: every send waits for a receiver (rendezvous).
+
+    Iterating receives until the channel is closed and drained.
+    """
+
+    __slots__ = ("capacity", "_buf", "_closed", "_recvq", "_sendq")
+
+    def __init__(self, capacity=0):
+        if not isinstance(capacity, int) or capacity < 0:
+            raise ValueError(f"capacity must be an int >= 0, got {capacity!r}")
+        self.capacity = capacity
+        self._buf = deque()
+        self._closed = False
+        self._recvq = WaitQueue()
+        self._sendq = WaitQueue()
+
+    def __repr__(self):
+        state = "closed" if self._closed else "open"
+        return f"<pycoro.Channel {state} {len(self._buf)}/{self.capacity}>"
+
+    def __len__(self):
+        return len(self._buf)
+
+    @property
+    def closed(self):
+        return self._closed
+
+    # -- non-blocking halves (shared with select) ----------------------------
+    def _try_send(self, value):
+        """Send without blocking if possible: True if done."""
+        if self._closed:
+            raise ChannelClosed(self)
+        rec = self._recvq.pop()
+        if rec is not None:
+            _complete(rec, value)
+            return True
+        buf = self._buf
+        if len(buf) < self.capacity:
+            buf.append(value)
+            return True
+        return False
+
+    def _try_recv(self):
+        """Receive without blocking if possible: (True, value) or (False, None)."""
+        buf = self._buf
+        if buf:
+            value = buf.popleft()
+            rec = self._sendq.pop()
+            if rec is not None:  # room again: move the first waiting sender's value in
+                buf.append(rec[1])
+                _complete(rec)
+            return True, value
+        rec = self._sendq.pop()
+        if rec is not None:
+            value = rec[1]
+            _complete(rec)
+            return True, value
+        if self._closed:
+            raise ChannelClosed(self)
+        return False, None
+
+    # -- blocking API ---------------------------------------------------------
+    def send(self, value, timeout=None):
+        """Send `value`; waits for room (or, unbuffered, for a receiver).
+
+        Raises ChannelClosed if the channel is (or gets) closed, Timeout on timeout.
+        """
+        timeout = _check_timeout(timeout)
+        if self._try_send(value):
+            return
+        cur = _current_task("Channel.send()")
+        rec = self._sendq.wait(cur, value, timeout)
+        if rec is None:
+            raise Timeout(f"send on {self!r} timed out after {timeout}s")
+        if rec[1] is _CLOSED:
+            raise ChannelClosed(self)
+
+    def recv(self, timeout=None):
+        """Receive a value; raises ChannelClosed once closed and drained, Timeout on timeout."""
+        timeout = _check_timeout(timeout)
+        ok, value = self._try_recv()
+        if ok:
+            return value
+        cur = _current_task("Channel.recv()")
+        rec = self._recvq.wait(cur, None, timeout)
+        if rec is None:
+            raise Timeout(f"recv on {self!r} timed out after {timeout}s")
+        value = rec[1]
+        if value is _CLOSED:
+            raise ChannelClosed(self)
+        return value
+
+    def close(self):
+        """Close: later sends raise ChannelClosed; buffered values can still be received.
+
+        Waiting receivers and senders are woken with ChannelClosed.  Idempotent.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for q in (self._recvq, self._sendq):
+            while (rec := q.pop()) is not None:
+                _complete(rec, _CLOSED)
+
+    def __iter__(self):
+        while True:
+            try:
+                yield self.recv()
+            except ChannelClosed:
+                return
+
+
+def select(recv=(), send=(), timeout=None):
+    """Wait until one of the operations can proceed, perform exactly that one.
+
+    `recv`: channels to receive from; `send`: (channel, value) pairs.  Returns
+    ``(channel, value)`` (value is None for a send).  When several are ready at
+    once the first listed wins (receives before sends).  A closed channel makes
+    its case raise ChannelClosed.  On timeout raises Timeout.
+    """
+    timeout = _check_timeout(timeout)
+    recv = list(recv)
+    send = [(ch, v) for ch, v in send]
+    if not recv and not send:
+        raise ValueError("select() needs at least one operation")
+    for ch in recv:
+        ok, value = ch._try_recv()
+        if ok:
+            return ch, value
+    for ch, value in send:
+        if ch._try_send(value):
+            return ch, None
+    cur = _current_task("select()")
+    if timeout == 0:
+        raise Timeout("select(): no operation ready")
+    siblings = []
+    cases = []  # (rec, queue, channel)
+    for ch in recv:
+        rec = [cur, None, False, siblings]
+        siblings.append(rec)
+        cases.append((rec, ch._recvq, ch))
+        ch._recvq._q.append(rec)
+    for ch, value in send:
+        rec = [cur, value, False, siblings]
+        siblings.append(rec)
+        cases.append((rec, ch._sendq, ch))
+        ch._sendq._q.append(rec)
+    winner = None
+    try:
+        woken = _park_timeout(cur, timeout)
+    except BaseException as e:
+        winner = _winner(cases)
+        if winner is None:
+            raise
+        _rearm(cur, e)
+    else:
+        winner = _winner(cases)
+        if not woken and winner is None:
+            raise Timeout(f"select() timed out after {timeout}s")
+    finally:
+        for rec, q, _ in cases:
+            if rec is not (winner[0] if winner else None):
+                q.forget(rec)
+    rec, q, ch = winner
+    value = rec[1]
+    if value is _CLOSED:
+        raise ChannelClosed(ch)
+    return ch, (value if q is ch._recvq else None)
+
+
+def _winner(cases):
+    for case in cases:
+        if case[0][2]:
+            return case
+    return None

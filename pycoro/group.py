@@ -1,0 +1,158 @@
+"""Waiting on several tasks: `wait` (as concurrent.futures.wait) and
+`TaskGroup` (structured concurrency, as asyncio.TaskGroup / trio nurseries)."""
+from .hub import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    Cancelled,
+    _DONE,
+    _check_timeout,
+    _current_task,
+    _park_timeout,
+    _running_hub,
+)
+
+__all__ = ["TaskGroup", "wait"]
+
+
+def _satisfied(done, pending, return_when):
+    if not pending:
+        return True
+    if return_when == FIRST_COMPLETED:
+        return bool(done)
+    if return_when == FIRST_EXCEPTION:
+        return any(t._exception is not None and not t._cancelled for t in done)
+    return False
+
+
+def wait(tasks, timeout=None, return_when=ALL_COMPLETED):
+    """Wait for `tasks`; return ``(done, pending)`` sets, like concurrent.futures.wait.
+
+    On timeout returns what is done so far (no exception).
+    """
+    timeout = _check_timeout(timeout)
+    if return_when not in (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION):
+        raise ValueError(f"invalid return_when: {return_when!r}")
+    tasks = set(tasks)
+    done = {t for t in tasks if t._state == _DONE}
+    pending = tasks - done
+    if _satisfied(done, pending, return_when) or timeout == 0:
+        return done, pending
+    cur = _current_task("wait()")
+    if cur in pending:
+        raise RuntimeError("a task cannot wait for itself")
+    hub = cur._hub
+    state = [done, pending]
+
+    def on_done(t):  # runs synchronously when a task finishes
+        pending.discard(t)
+        done.add(t)
+        if _satisfied(done, pending, return_when):
+            hub._wake(cur)
+
+    for t in pending:
+        if t._joiners is None:
+            t._joiners = []
+        t._joiners.append(on_done)
+    try:
+        _park_timeout(cur, timeout)
+    finally:
+        for t in tasks:
+            if t._joiners and on_done in t._joiners:
+                t._joiners.remove(on_done)
+    del state
+    return set(done), set(pending)
+
+
+class TaskGroup:
+    """``with TaskGroup() as tg: tg.spawn(fn, ...)``: the block waits for every
+    child; the first child failure cancels the others (and the block's body,
+    if still running), and all failures are raised as an ExceptionGroup."""
+
+    def __init__(self):
+        self._parent = None
+        self._children = set()
+        self._errors = []
+        self._aborting = False
+        self._exiting = False
+        self._cancel_exc = None
+        self._waiting = False
+
+    def __repr__(self):
+        return f"<pycoro.TaskGroup children={len(self._children)} errors={len(self._errors)}>"
+
+    def __enter__(self):
+        if self._parent is not None:
+            raise RuntimeError("a TaskGroup cannot be entered twice")
+        self._parent = _current_task("TaskGroup")
+        return self
+
+    def spawn(self, fn, *args, **kwargs):
+        if self._parent is None:
+            raise RuntimeError("TaskGroup.spawn() outside its `with` block")
+        if self._exiting and not self._children:
+            raise RuntimeError("this TaskGroup is finished")
+        hub = _running_hub("TaskGroup.spawn()")
+        t = hub._spawn(fn, args, kwargs)
+        if self._aborting:
+            t._exc = Cancelled("TaskGroup is cancelling")
+        hub._ready.append(t)
+        self._children.add(t)
+        t._joiners = [self._on_child_done]
+        return t
+
+    def _on_child_done(self, t):
+        self._children.discard(t)
+        exc = t._exception
+        if exc is not None and not t._cancelled:
+            t._unretrieved = None
+            self._errors.append(exc)
+            self._abort()
+        if not self._children and self._waiting:
+            self._parent._hub._wake(self._parent)
+
+    def _abort(self):
+        if self._aborting:
+            return
+        self._aborting = True
+        for c in list(self._children):
+            c.cancel("a sibling in the TaskGroup failed")
+        if not self._exiting:  # the body is still running: interrupt it too
+            self._cancel_exc = Cancelled("a task in the TaskGroup failed")
+            parent = self._parent
+            parent._hub._interrupt(parent, self._cancel_exc, None)
+
+    def __exit__(self, typ, exc, tb):
+        self._exiting = True
+        parent = self._parent
+        ours = exc is not None and exc is self._cancel_exc
+        cancelled_from_outside = isinstance(exc, Cancelled) and not ours
+        if exc is not None and not ours:
+            if not isinstance(exc, Cancelled):
+                self._errors.append(exc)
+            self._abort()
+        # A cancel of ours that was never delivered must not leak past the block.
+        if parent._exc is not None and parent._exc is self._cancel_exc:
+            parent._exc = None
+        while self._children:
+            self._waiting = True
+            try:
+                _park_timeout(parent, None)
+            except Cancelled:
+                # Cancelled while waiting: cancel the children, keep waiting, re-raise after.
+                cancelled_from_outside = True
+                self._abort()
+            finally:
+                self._waiting = False
+        errors = self._errors
+        if errors:
+            if exc is not None and exc in errors:
+                errors = [e for e in errors if e is not exc] + [exc]
+            if all(isinstance(e, Exception) for e in errors):
+                raise ExceptionGroup("unhandled errors in a TaskGroup", errors)
+            raise BaseExceptionGroup("unhandled errors in a TaskGroup", errors)
+        if cancelled_from_outside:
+            if exc is not None:
+                return False
+            raise Cancelled("cancelled while waiting for a TaskGroup")
+        return ours  # swallow the cancel we sent the body
