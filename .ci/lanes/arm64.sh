@@ -150,7 +150,7 @@ export PYCORO_TEST_SCALE=${PYCORO_TEST_SCALE:-0.1} PYCORO_EMULATED=qemu-aarch64
 export PYTHONPATH=$PROJ
 step "pytest tests/ under qemu-aarch64 (PYCORO_TEST_SCALE=$PYCORO_TEST_SCALE)"
 set +e
-timeout 2400 "$PY" -m pytest -p no:cacheprovider -rs -s -q tests 2>&1 | tee "$LAB/pytest.log"
+timeout 2400 "$PY" -m pytest -p no:cacheprovider -rs -s -q --durations=10 tests 2>&1 | tee "$LAB/pytest.log"
 rc=${PIPESTATUS[0]}
 set -e
 echo "==== lane: $LANE"
