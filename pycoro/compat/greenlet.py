@@ -1,0 +1,286 @@
+"""greenlet 3's public API on pycoro.Fiber.
+
+`greenlet` is a subclass of `pycoro.Fiber`: switching, throwing, parents,
+frames, contexts and collection are Fiber's own C code, so the layer adds no
+Python frame to a switch.  What it adds:
+
+* greenlet's names: `gr_frame`, `gr_context`, `GreenletExit`, `error`,
+  `getcurrent`, and the class attributes greenlet has (`greenlet.getcurrent`,
+  `greenlet.GreenletExit`, ...).
+* the main greenlet: pycoro creates each thread's main fiber as a plain
+  `pycoro.Fiber`.  The first time this module hands that object out
+  (`getcurrent()`, `g.parent`, `settrace()`), its class is changed to
+  `greenlet` (a layout-compatible subclass, so it stays a Fiber with the
+  same C state).  Only main fibers are adopted this way: a non-main fiber
+  created as a plain `Fiber` by other pycoro code stays what it is.
+
+`GreenletExit` *is* `pycoro.FiberExit` (what pycoro throws into a collected
+fiber and what `throw()` throws by default), so `except GreenletExit` sees
+exactly what greenlet code expects.  `error` is `pycoro.FiberError`.
+
+The behaviour matched is greenlet's at `__version__`.
+"""
+import contextvars
+import weakref
+
+from .. import _pycoro
+
+__all__ = [
+    "__version__",
+    "GreenletExit",
+    "error",
+    "getcurrent",
+    "greenlet",
+    "gettrace",
+    "settrace",
+]
+
+#: The greenlet release whose Python-level behaviour this module follows.
+__version__ = "3.5.6"
+
+Fiber = _pycoro.Fiber
+GreenletExit = _pycoro.FiberExit
+error = _pycoro.FiberError
+
+_current = _pycoro.current
+_settrace = _pycoro.settrace
+gettrace = _pycoro.gettrace
+
+# greenlet's module constants (all features are always on in greenlet >= 1.0).
+GREENLET_USE_GC = True
+GREENLET_USE_TRACING = True
+GREENLET_USE_CONTEXT_VARS = True
+GREENLET_USE_STANDARD_THREADING = True
+
+_fiber_parent = Fiber.__dict__["parent"]
+_parent_get = _fiber_parent.__get__
+_parent_set = _fiber_parent.__set__
+
+
+def _adopt(fiber):
+    """Turn a thread's plain main Fiber into a `greenlet` (in place)."""
+    if type(fiber) is Fiber and fiber.is_main:
+        fiber.__class__ = greenlet
+    return fiber
+
+
+def getcurrent():
+    """The running greenlet of this thread (its main greenlet at first)."""
+    c = _current()
+    if type(c) is Fiber:
+        _adopt(c)
+    return c
+
+
+def _adopt_main_of_this_thread():
+    f = _current()
+    while True:
+        p = _parent_get(f)
+        if p is None:
+            return _adopt(f)
+        f = p
+
+
+def settrace(callback):
+    """Call callback(event, (origin, target)) on each switch ('switch') and
+    throw ('throw') of this thread; returns the previous callback."""
+    # Trace events name fibers of this thread only: adopt its main first so
+    # the callback sees greenlet objects.
+    _adopt_main_of_this_thread()
+    return _settrace(callback)
+
+
+_fiber_throw = Fiber.throw
+_fiber_switch = Fiber.switch
+_fiber_run = Fiber.__dict__["run"]
+_fiber_context = Fiber.__dict__["context"]
+_started = Fiber.__dict__["started"].__get__
+_dead = Fiber.__dict__["dead"].__get__
+_is_main = Fiber.__dict__["is_main"].__get__
+
+# The context a dead greenlet reports (greenlet keeps a dead greenlet's
+# gr_context readable and assignable; a dead Fiber has none).
+_dead_contexts = weakref.WeakKeyDictionary()
+
+_PARENT_ERRORS = {
+    "parent cannot be a fiber of a different thread": "parent cannot be on a different thread",
+}
+
+
+def _exception_instance(typ, val, tb):
+    """The exception object `throw(typ, val, tb)` raises (as generator.throw)."""
+    if isinstance(typ, BaseException):
+        if val is not None:
+            raise TypeError("instance exception may not have a separate value")
+        exc = typ
+    elif isinstance(typ, type) and issubclass(typ, BaseException):
+        if isinstance(val, typ):
+            exc = val
+        elif val is None:
+            exc = typ()
+        elif isinstance(val, tuple):
+            exc = typ(*val)
+        else:
+            exc = typ(val)
+    else:
+        return None
+    if tb is not None:
+        exc = exc.with_traceback(tb)
+    return exc
+
+
+def _checked_new(cls, *args, **kwargs):
+    abstract = getattr(cls, "__abstractmethods__", None)
+    if abstract:
+        raise TypeError(
+            "Can't instantiate abstract class %s with abstract method%s %s"
+            % (cls.__name__, "s" if len(abstract) > 1 else "", ", ".join(sorted(abstract))))
+    return Fiber.__new__(cls)
+
+
+class greenlet(Fiber):
+    """greenlet(run=None, parent=None): a greenlet backed by pycoro.Fiber."""
+
+    GreenletExit = GreenletExit
+    error = error
+    getcurrent = staticmethod(getcurrent)
+    settrace = staticmethod(settrace)
+    gettrace = staticmethod(gettrace)
+
+    gr_frame = Fiber.__dict__["frame"]
+    _stack_saved = Fiber.__dict__["stack_saved"]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Fiber's constructor does not look at abstract methods; a subclass
+        # made with a metaclass (ABCMeta) gets a checking __new__.  Plain
+        # subclasses keep Fiber's C constructor.
+        if type(cls) is not type and "__new__" not in cls.__dict__:
+            cls.__new__ = _checked_new
+
+    # -- parent ----------------------------------------------------------
+    @property
+    def parent(self):
+        """The greenlet that receives run()'s result or exception."""
+        p = _parent_get(self)
+        if p is not None and type(p) is Fiber:
+            _adopt(p)
+        return p
+
+    @parent.setter
+    def parent(self, value):
+        if not isinstance(value, Fiber):
+            raise TypeError("GreenletChecker: Expected any type of greenlet, not "
+                            + type(value).__name__)
+        if _is_main(self):
+            raise AttributeError("cannot set the parent of a main greenlet")
+        try:
+            _parent_set(self, value)
+        except ValueError as e:
+            msg = _PARENT_ERRORS.get(str(e))
+            if msg is None:
+                raise
+            raise ValueError(msg) from None
+
+    @parent.deleter
+    def parent(self):
+        raise AttributeError("can't delete attribute")
+
+    # -- run ---------------------------------------------------------------
+    @property
+    def run(self):
+        """The callable run at the first switch (until the greenlet starts)."""
+        if not _started(self):
+            try:
+                return _fiber_run.__get__(self)
+            except AttributeError:
+                # greenlet(run=None) without a run method: greenlet
+                # reports None; switching still fails with AttributeError.
+                return None
+        raise AttributeError("run")
+
+    @run.setter
+    def run(self, value):
+        _fiber_run.__set__(self, value)
+
+    @run.deleter
+    def run(self):
+        _fiber_run.__delete__(self)
+
+    # -- gr_context ----------------------------------------------------------
+    @property
+    def gr_context(self):
+        """The greenlet's contextvars.Context (None: an empty one)."""
+        if _dead(self):
+            return _dead_contexts.get(self)
+        try:
+            return _fiber_context.__get__(self)
+        except ValueError:
+            raise ValueError("cannot get context of a greenlet that is running "
+                             "in a different thread") from None
+
+    @gr_context.setter
+    def gr_context(self, value):
+        if value is not None and type(value) is not contextvars.Context:
+            raise TypeError("greenlet context must be a contextvars.Context or None")
+        if _dead(self):
+            if value is None:
+                _dead_contexts.pop(self, None)
+            else:
+                _dead_contexts[self] = value
+            return
+        try:
+            _fiber_context.__set__(self, value)
+        except ValueError:
+            raise ValueError("cannot set context of a greenlet that is running "
+                             "in a different thread") from None
+
+    @gr_context.deleter
+    def gr_context(self):
+        raise AttributeError("can't delete context attribute")
+
+    # -- throw -------------------------------------------------------------
+    def throw(self, typ=GreenletExit, val=None, tb=None):
+        """throw(typ=GreenletExit, val=None, tb=None): raise an exception in
+        the greenlet; it goes to the parent if the greenlet is not active."""
+        if self:                                # running or suspended: Fiber's
+            return _fiber_throw(self, typ, val, tb)
+        if not _started(self):
+            if getattr(self, "run") is None:    # greenlet looks run up first
+                raise AttributeError("run")
+        exc = _exception_instance(typ, val, tb)
+        if isinstance(exc, GreenletExit):
+            # greenlet raises it in the greenlet, which ends with it; an
+            # ending GreenletExit is a return value for the parent.
+            if not _started(self):
+                _fiber_run.__set__(self, lambda *a, **k: exc)
+                return _fiber_switch(self)
+            return _fiber_switch(self, exc)
+        return _fiber_throw(self, typ, val, tb)
+
+    # -- misc ----------------------------------------------------------------
+    def __repr__(self):
+        tp = type(self)
+        if _dead(self):
+            state = " (thread exited) dead" if _is_main(self) else " dead"
+        elif not _started(self):
+            state = " pending"
+        elif self is _current():
+            state = " current active started"
+        else:
+            state = " suspended active started"
+        if _is_main(self):
+            state += " main"
+        return "<%s.%s object at %#x%s>" % (tp.__module__, tp.__qualname__, id(self), state)
+
+    def __getstate__(self):
+        raise TypeError("cannot serialize '%s' object" % type(self).__name__)
+
+    def __copy__(self):
+        raise TypeError("cannot copy a greenlet")
+
+    def __deepcopy__(self, memo):
+        raise TypeError("cannot copy a greenlet")
+
+
+greenlet.__module__ = "greenlet"
