@@ -105,7 +105,7 @@ class TaskGroup:
         self._children.discard(t)
         exc = t._exception
         if exc is not None and not t._cancelled:
-            t._unretrieved = None
+            t._retrieved()
             self._errors.append(exc)
             self._abort()
         if not self._children and self._waiting:

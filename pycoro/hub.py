@@ -103,6 +103,8 @@ def _check_timeout(timeout, what="timeout"):
     if timeout is None:
         return None
     try:
+        if isinstance(timeout, (str, bytes, bytearray)):
+            raise TypeError
         t = float(timeout)
     except (TypeError, ValueError):
         raise TypeError(f"{what} must be a number or None, not {type(timeout).__name__}") from None
@@ -204,6 +206,12 @@ class Task(Fiber):
     def done(self):
         return self._state == _DONE
 
+    def _retrieved(self):
+        u = self._unretrieved
+        if u is not None:
+            u.exc = None
+            self._unretrieved = None
+
     def cancelled(self):
         return self._cancelled
 
@@ -213,7 +221,7 @@ class Task(Fiber):
             raise RuntimeError(f"{self.name} is not done")
         exc = self._exception
         if exc is not None:
-            self._unretrieved = None
+            self._retrieved()
             raise exc
         return self._result
 
@@ -221,7 +229,7 @@ class Task(Fiber):
         """The task's exception (None if it returned); Cancelled is raised if it was cancelled."""
         if self._state != _DONE:
             raise RuntimeError(f"{self.name} is not done")
-        self._unretrieved = None
+        self._retrieved()
         if self._cancelled:
             raise self._exception
         return self._exception
@@ -836,7 +844,7 @@ class Hub:
         fatal = self._fatal
         if fatal is not None:
             self._fatal = None
-            fatal._unretrieved = None
+            fatal._retrieved()
             raise fatal._exception
         return main_task.result()
 
