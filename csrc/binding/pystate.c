@@ -1,20 +1,69 @@
 /* Every PY_VERSION_HEX difference of the binding lives in this file.
  *
- * Per version, the PyThreadState fields a fiber owns (facts checked against
- * CPython's headers and by leaving each one out, see docs):
+ * Per version, the PyThreadState fields a fiber owns (checked against each
+ * version's headers; what each one is for is in docs and in the comments
+ * below):
  *
- *   3.11  cframe (+ use_tracing), cframe->current_frame, recursion_remaining,
- *         datastack_chunk/top/limit, exc_info + exc_state.exc_value,
- *         context (+ context_ver), trash_delete_nesting.
+ *   3.11  cframe (+ cframe->use_tracing), cframe->current_frame,
+ *         recursion_remaining (depth = recursion_limit - remaining),
+ *         trash_delete_nesting.
+ *   3.12  cframe (no use_tracing: tracing is sys.monitoring instrumentation,
+ *         per code object, not per thread), cframe->current_frame,
+ *         py_recursion_remaining (vs py_recursion_limit), c_recursion_remaining
+ *         (vs a compile-time constant, so the raw value is the depth),
+ *         trash.delete_nesting.
+ *   3.13  current_frame (no cframe), py_recursion_remaining,
+ *         c_recursion_remaining.  The trashcan counts its nesting in
+ *         c_recursion_remaining, so nothing else is carried.
+ *   3.14  current_frame, py_recursion_remaining, current_executor (the tier-2
+ *         / JIT executor whose trace made the call that switched), the top
+ *         frame's stackpointer.  The C recursion counters are gone: C stack
+ *         overflow is detected by comparing the address of a local with
+ *         c_stack_soft_limit / c_stack_hard_limit, computed once per thread
+ *         from the thread's stack bounds.  Fibers run on the thread's own
+ *         stack, at the same addresses as any other code of the thread, so
+ *         those limits are right for every fiber and are never touched.
+ *   all   datastack_chunk/top/limit, exc_info + exc_state.exc_value, context
+ *         (+ context_ver).
+ *
+ * Left per thread on purpose: the raised exception (current_exception /
+ * curexc_*: it is the payload of a throw), the tracing counter and trace
+ * functions (per thread, as in greenlet), and the trashcan's delete_later
+ * list (objects whose refcount already reached zero: whichever fiber next
+ * unwinds a trashcan destroys them, which is what the list is for).
+ *
+ * The f_back problem (3.12+).  The interpreter links an "entry frame" that
+ * lives on the C stack (owner FRAME_OWNED_BY_CSTACK) into the frame chain
+ * each time C code calls into Python.  A suspended fiber's C stack is
+ * somewhere else (its heap copy, or overwritten by another fiber), so
+ * following `previous` into such a frame reads garbage: frame.f_back, a
+ * traceback walk, or the GC would crash.  When a fiber is switched away
+ * from, every complete frame of its chain is relinked past the incomplete
+ * frames below it (recording the original links), so the suspended chain
+ * holds only heap frames; the links are put back before it runs again.
+ * Python code sees the same frames it would see while the fiber runs:
+ * PyFrame_GetBack skips incomplete frames anyway.
  */
 #include "pystate.h"
 
-#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
-#  error "pycoro: this pystate.c supports CPython 3.11"
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030F0000
+#  error "pycoro: pystate.c supports CPython 3.11 to 3.14"
 #endif
 
+#define PYC_PY312 (PY_VERSION_HEX >= 0x030C0000)
+#define PYC_PY313 (PY_VERSION_HEX >= 0x030D0000)
+#define PYC_PY314 (PY_VERSION_HEX >= 0x030E0000)
+/* _PyCFrame exists in 3.11 and 3.12 */
+#define PYC_CFRAME (!PYC_PY313)
+/* Entry frames on the C stack in the frame chain */
+#define PYC_CSTACK_FRAMES PYC_PY312
+
 #define Py_BUILD_CORE 1
-#include "internal/pycore_frame.h"
+#if PYC_PY314
+#  include "internal/pycore_interpframe.h"
+#else
+#  include "internal/pycore_frame.h"
+#endif
 #undef Py_BUILD_CORE
 
 #include <string.h>
@@ -23,27 +72,93 @@
  * `previous` is NULL (pushes skip its first slot), so these stay ours. */
 #define PYC_CHUNK_SIZE (16 * 1024)
 
+typedef __typeof__(((PyThreadState *)0)->datastack_top) stack_slot_ptr;
+
+#if PYC_CSTACK_FRAMES
+/* A link of the suspended chain changed by hide_cstack_frames(). */
 typedef struct {
+    _PyInterpreterFrame *frame;
+    _PyInterpreterFrame *previous;   /* the original value */
+} relink;
+#  define PYC_INLINE_RELINKS 4
+#endif
+
+typedef struct {
+#if PYC_CFRAME
     _PyCFrame *cframe;
+#endif
+    /* current_frame as the interpreter left it (may be an entry frame on the
+     * C stack) and the first complete frame below it (introspection, GC). */
     _PyInterpreterFrame *current_frame;
-    int recursion_depth;
+    _PyInterpreterFrame *top;
+    int py_depth;
+#if PYC_PY312 && !PYC_PY314
+    int c_recursion_remaining;
+#endif
+#if !PYC_PY313
     int trash_delete_nesting;
+#endif
+#if PYC_PY314
+    struct _PyExecutorObject *current_executor;
+    _PyStackRef *stackpointer;
+#endif
     _PyStackChunk *datastack_chunk;
-    PyObject **datastack_top;
-    PyObject **datastack_limit;
+    stack_slot_ptr datastack_top;
+    stack_slot_ptr datastack_limit;
     _PyErr_StackItem *exc_info;
     PyObject *exc_value;
     PyObject *context;
+#if PYC_CSTACK_FRAMES
+    int nrelinks;
+    int heap_cap;
+    relink *heap;                    /* relinks past the inline ones */
+    relink inline_relinks[PYC_INLINE_RELINKS];
+#endif
 } saved_state;
 
 _Static_assert(sizeof(saved_state) <= sizeof(pyc_pystate), "pyc_pystate too small");
+#if PYC_CFRAME
 _Static_assert(sizeof(_PyCFrame) <= sizeof(pyc_entry_frame), "pyc_entry_frame too small");
+#endif
 
 #define S(s) ((saved_state *)(s)->opaque)
 
-int pyc_pystate_check_build(void) { return 0; }
+#if PYC_CFRAME
+#  define CURRENT_FRAME(ts) ((ts)->cframe->current_frame)
+#else
+#  define CURRENT_FRAME(ts) ((ts)->current_frame)
+#endif
 
-int pyc_is_finalizing(void) { return _Py_IsFinalizing(); }
+int pyc_pystate_check_build(void)
+{
+#ifdef Py_GIL_DISABLED
+    PyErr_SetString(PyExc_ImportError,
+                    "pycoro does not support free-threaded CPython (this interpreter was "
+                    "built with --disable-gil): a fiber switch swaps per-thread interpreter "
+                    "state that the free-threaded runtime also reads from other threads. "
+                    "Use a CPython 3.11-3.14 build with the GIL.");
+    return -1;
+#else
+    if ((Py_Version >> 16) != (PY_VERSION_HEX >> 16)) {
+        PyErr_Format(PyExc_ImportError,
+                     "pycoro was compiled for CPython %d.%d but runs on %d.%d: "
+                     "the thread-state layout differs, rebuild it",
+                     (int)(PY_VERSION_HEX >> 24), (int)((PY_VERSION_HEX >> 16) & 0xff),
+                     (int)(Py_Version >> 24), (int)((Py_Version >> 16) & 0xff));
+        return -1;
+    }
+    return 0;
+#endif
+}
+
+int pyc_is_finalizing(void)
+{
+#if PYC_PY313
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}
 
 PyObject *pyc_ts_context(PyThreadState *ts) { return ts->context; }
 
@@ -64,6 +179,7 @@ void pyc_pystate_set_context(pyc_pystate *s, PyObject *context)
     Py_XDECREF(old);
 }
 
+#if !PYC_PY312
 /* The interpreter only re-checks its tracing flag when the cframe changes
  * hands, and that flag is per thread in truth: recompute it. */
 static void update_use_tracing(PyThreadState *ts)
@@ -71,14 +187,126 @@ static void update_use_tracing(PyThreadState *ts)
     ts->cframe->use_tracing =
         (ts->tracing == 0 && (ts->c_tracefunc || ts->c_profilefunc)) ? 255 : 0;
 }
+#endif
+
+/* ------------------------------------------------------------------ */
+/* recursion depth                                                      */
+
+static inline int py_depth(PyThreadState *ts)
+{
+#if PYC_PY312
+    return ts->py_recursion_limit - ts->py_recursion_remaining;
+#else
+    return ts->recursion_limit - ts->recursion_remaining;
+#endif
+}
+
+static inline void set_py_depth(PyThreadState *ts, int depth)
+{
+#if PYC_PY312
+    ts->py_recursion_remaining = ts->py_recursion_limit - depth;
+#else
+    ts->recursion_remaining = ts->recursion_limit - depth;
+#endif
+}
+
+/* ------------------------------------------------------------------ */
+/* hiding the C-stack frames of a suspended chain (3.12+)               */
+
+#if PYC_CSTACK_FRAMES
+static inline _PyInterpreterFrame *first_complete(_PyInterpreterFrame *f)
+{
+    while (f && _PyFrame_IsIncomplete(f))
+        f = f->previous;
+    return f;
+}
+
+static int add_relink(saved_state *s, _PyInterpreterFrame *f)
+{
+    relink *r;
+    int i = s->nrelinks;
+    if (i < PYC_INLINE_RELINKS) {
+        r = &s->inline_relinks[i];
+    } else {
+        int j = i - PYC_INLINE_RELINKS;
+        if (j >= s->heap_cap) {
+            int cap = s->heap_cap ? 2 * s->heap_cap : 16;
+            relink *h = PyMem_RawRealloc(s->heap, (size_t)cap * sizeof *h);
+            if (!h)
+                return -1;
+            s->heap = h;
+            s->heap_cap = cap;
+        }
+        r = &s->heap[j];
+    }
+    r->frame = f;
+    r->previous = f->previous;
+    s->nrelinks = i + 1;
+    return 0;
+}
+
+static inline relink *relink_at(saved_state *s, int i)
+{
+    return i < PYC_INLINE_RELINKS ? &s->inline_relinks[i] : &s->heap[i - PYC_INLINE_RELINKS];
+}
+
+/* Runs while the C stack is still live. */
+static void hide_cstack_frames(saved_state *s)
+{
+    _PyInterpreterFrame *f = s->top;
+    while (f) {
+        _PyInterpreterFrame *prev = f->previous;
+        if (prev && _PyFrame_IsIncomplete(prev)) {
+            _PyInterpreterFrame *to = first_complete(prev);
+            if (add_relink(s, f) < 0) {
+                /* No memory to record the link: end the visible chain at
+                 * the last frame whose link is recorded (f_back is None
+                 * there while suspended).  There is always one. */
+                relink *last = relink_at(s, s->nrelinks - 1);
+                last->frame->previous = NULL;
+                return;
+            }
+            f->previous = to;
+            prev = to;
+        }
+        f = prev;
+    }
+}
+
+static void unhide_cstack_frames(saved_state *s)
+{
+    for (int i = s->nrelinks - 1; i >= 0; i--) {
+        relink *r = relink_at(s, i);
+        r->frame->previous = r->previous;
+    }
+    s->nrelinks = 0;
+    if (s->heap) {
+        PyMem_RawFree(s->heap);
+        s->heap = NULL;
+        s->heap_cap = 0;
+    }
+}
+#endif
+
+/* ------------------------------------------------------------------ */
+/* save / restore                                                       */
 
 void pyc_pystate_save(pyc_pystate *ps, PyThreadState *ts)
 {
     saved_state *s = S(ps);
+#if PYC_CFRAME
     s->cframe = ts->cframe;
-    s->current_frame = ts->cframe->current_frame;
-    s->recursion_depth = ts->recursion_limit - ts->recursion_remaining;
+#endif
+    s->current_frame = CURRENT_FRAME(ts);
+    s->py_depth = py_depth(ts);
+#if PYC_PY312 && !PYC_PY314
+    s->c_recursion_remaining = ts->c_recursion_remaining;
+#endif
+#if PYC_PY312 && !PYC_PY313
+    s->trash_delete_nesting = ts->trash.delete_nesting;
+#elif !PYC_PY312
     s->trash_delete_nesting = ts->trash_delete_nesting;
+#endif
     s->datastack_chunk = ts->datastack_chunk;
     s->datastack_top = ts->datastack_top;
     s->datastack_limit = ts->datastack_limit;
@@ -87,16 +315,46 @@ void pyc_pystate_save(pyc_pystate *ps, PyThreadState *ts)
     ts->exc_state.exc_value = NULL;
     s->context = ts->context;                 /* moved */
     ts->context = NULL;
+#if PYC_CSTACK_FRAMES
+    s->top = first_complete(s->current_frame);
+    s->nrelinks = 0;
+    hide_cstack_frames(s);
+#else
+    s->top = s->current_frame;
+#endif
+#if PYC_PY314
+    s->current_executor = ts->current_executor;
+    s->stackpointer = s->top ? s->top->stackpointer : NULL;
+#endif
 }
 
 void pyc_pystate_restore(pyc_pystate *ps, PyThreadState *ts)
 {
     saved_state *s = S(ps);
+#if PYC_CSTACK_FRAMES
+    unhide_cstack_frames(s);
+#endif
+#if PYC_PY314
+    if (s->top)
+        s->top->stackpointer = s->stackpointer;
+    ts->current_executor = s->current_executor;
+#endif
+#if PYC_CFRAME
     ts->cframe = s->cframe;
-    ts->cframe->current_frame = s->current_frame;
+#endif
+    CURRENT_FRAME(ts) = s->current_frame;
+#if !PYC_PY312
     update_use_tracing(ts);
-    ts->recursion_remaining = ts->recursion_limit - s->recursion_depth;
+#endif
+    set_py_depth(ts, s->py_depth);
+#if PYC_PY312 && !PYC_PY314
+    ts->c_recursion_remaining = s->c_recursion_remaining;
+#endif
+#if PYC_PY312 && !PYC_PY313
+    ts->trash.delete_nesting = s->trash_delete_nesting;
+#elif !PYC_PY312
     ts->trash_delete_nesting = s->trash_delete_nesting;
+#endif
     ts->datastack_chunk = s->datastack_chunk;
     ts->datastack_top = s->datastack_top;
     ts->datastack_limit = s->datastack_limit;
@@ -106,6 +364,9 @@ void pyc_pystate_restore(pyc_pystate *ps, PyThreadState *ts)
     ts->context_ver++;
     memset(s, 0, sizeof *s);
 }
+
+/* ------------------------------------------------------------------ */
+/* data-stack chunk pool                                                */
 
 static _PyStackChunk *pool_take(pyc_chunk_pool *pool)
 {
@@ -137,6 +398,9 @@ void pyc_pool_clear(pyc_chunk_pool *pool)
         PyMem_RawFree(pool->chunks[--pool->n]);
 }
 
+/* ------------------------------------------------------------------ */
+/* a fiber's life                                                       */
+
 int pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *pool,
                       PyObject *context)
 {
@@ -146,16 +410,46 @@ int pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *po
         PyErr_NoMemory();
         return -1;
     }
+#if PYC_CFRAME
     _PyCFrame *cf = (_PyCFrame *)ef;
-    cf->current_frame = NULL;
+    memset(cf, 0, sizeof *cf);
     cf->previous = &ts->root_cframe;
     ts->cframe = cf;
+#endif
+    CURRENT_FRAME(ts) = NULL;
+#if !PYC_PY312
     update_use_tracing(ts);
-    ts->recursion_remaining = ts->recursion_limit;
+#endif
+    set_py_depth(ts, 0);
+#if PYC_PY312 && !PYC_PY314
+    /* The C count must follow the real C stack.  A new fiber's stack begins
+     * just below the sp of the fiber that starts it (so it inherits that
+     * fiber's count, which is still in ts), except that the core restarts
+     * deep chains at the thread's base: the sp of the thread's first switch,
+     * which is always main starting the thread's first fiber.  `ef` sits at
+     * the same offset from the start of every fiber's stack, so a fiber at
+     * or above the first one's `ef` is at or above the base and gets at
+     * most the depth the thread had there. */
+    char *here = (char *)ef;
+    if (!pool->base_sp) {
+        pool->base_sp = here;
+        pool->base_c_remaining = ts->c_recursion_remaining;
+    } else if (here >= pool->base_sp
+               && ts->c_recursion_remaining < pool->base_c_remaining) {
+        ts->c_recursion_remaining = pool->base_c_remaining;
+    }
+#endif
+#if PYC_PY312 && !PYC_PY313
+    ts->trash.delete_nesting = 0;
+#elif !PYC_PY312
     ts->trash_delete_nesting = 0;
+#endif
+#if PYC_PY314
+    ts->current_executor = NULL;
+#endif
     ts->datastack_chunk = chunk;
     ts->datastack_top = &chunk->data[1];     /* slot 0 stays unused: root */
-    ts->datastack_limit = (PyObject **)((char *)chunk + PYC_CHUNK_SIZE);
+    ts->datastack_limit = (stack_slot_ptr)((char *)chunk + PYC_CHUNK_SIZE);
     ts->exc_info = &ts->exc_state;
     ts->exc_state.exc_value = NULL;
     ts->context = context;
@@ -182,23 +476,45 @@ void pyc_pystate_abandon(pyc_pystate *ps)
      * freed under an object still in use); their memory is dropped. */
     Py_CLEAR(s->exc_value);
     Py_CLEAR(s->context);
+#if PYC_CSTACK_FRAMES
+    if (s->heap)
+        PyMem_RawFree(s->heap);
+#endif
     memset(s, 0, sizeof *s);
 }
+
+/* ------------------------------------------------------------------ */
+/* introspection and GC                                                 */
 
 PyObject *pyc_pystate_frame(pyc_pystate *ps, PyThreadState *ts)
 {
     saved_state *s = S(ps);
-    if (!s->current_frame)
+    if (!s->top)
         return NULL;
     /* PyThreadState_GetFrame makes (and caches) the frame object of the
      * running frame; point it at the suspended one for the call.  The
-     * suspended frames live in the fiber's data stack, on the heap. */
-    _PyInterpreterFrame *saved = ts->cframe->current_frame;
-    ts->cframe->current_frame = s->current_frame;
+     * suspended frames live in the fiber's data stack, on the heap.  No GC
+     * meanwhile: a finalizer that switches would save the borrowed frame
+     * as its own. */
+    int gc_was_enabled = PyGC_Disable();
+    _PyInterpreterFrame *saved = CURRENT_FRAME(ts);
+    CURRENT_FRAME(ts) = s->top;
     PyFrameObject *f = PyThreadState_GetFrame(ts);
-    ts->cframe->current_frame = saved;
+    CURRENT_FRAME(ts) = saved;
+    if (gc_was_enabled)
+        PyGC_Enable();
     return (PyObject *)f;
 }
+
+#if PYC_PY314
+/* Visit a _PyStackRef only when it owns a reference: NULL, tagged ints and
+ * borrowed/deferred references (the low tag bit set) are left out. */
+#  define VISIT_STACKREF(ref) do {                                   \
+        _PyStackRef r_ = (ref);                                      \
+        if (!PyStackRef_IsNull(r_) && (r_.bits & Py_TAG_BITS) == 0)  \
+            Py_VISIT(PyStackRef_AsPyObjectBorrow(r_));               \
+    } while (0)
+#endif
 
 int pyc_pystate_traverse(pyc_pystate *ps, visitproc visit, void *arg, int frames)
 {
@@ -210,17 +526,43 @@ int pyc_pystate_traverse(pyc_pystate *ps, visitproc visit, void *arg, int frames
     /* The suspended fiber alone owns its frames.  Visit what each frame
      * holds a strong reference to: the specials and the fast locals.  The
      * value stack is left out (its depth is not recorded while a frame is
-     * in a call), which only errs towards keeping objects alive. */
-    for (_PyInterpreterFrame *f = s->current_frame; f; f = f->previous) {
+     * in a call), which only errs towards keeping objects alive.  Frames
+     * owned by a generator are visited by the generator.  From 3.12 the
+     * chain below `top` holds only complete heap frames (see above). */
+    for (_PyInterpreterFrame *f = s->top; f; f = f->previous) {
         if (f->owner != FRAME_OWNED_BY_THREAD)
             continue;
         Py_VISIT(f->frame_obj);
         Py_VISIT(f->f_locals);
+#if PYC_PY314
+        VISIT_STACKREF(f->f_funcobj);
+        VISIT_STACKREF(f->f_executable);
+        PyObject *code = PyStackRef_AsPyObjectBorrow(f->f_executable);
+        if (!code || !PyCode_Check(code))
+            continue;
+        int n = ((PyCodeObject *)code)->co_nlocalsplus;
+        for (int i = 0; i < n; i++)
+            VISIT_STACKREF(f->localsplus[i]);
+#else
+#  if PYC_PY313
+        Py_VISIT(f->f_funcobj);
+        PyObject *code = f->f_executable;
+        Py_VISIT(code);
+        if (!code || !PyCode_Check(code))
+            continue;
+#  elif PYC_PY312
+        Py_VISIT(f->f_funcobj);
+        PyObject *code = (PyObject *)f->f_code;
+        Py_VISIT(code);
+#  else
         Py_VISIT(f->f_func);
-        Py_VISIT(f->f_code);
-        int n = f->f_code->co_nlocalsplus;
+        PyObject *code = (PyObject *)f->f_code;
+        Py_VISIT(code);
+#  endif
+        int n = ((PyCodeObject *)code)->co_nlocalsplus;
         for (int i = 0; i < n; i++)
             Py_VISIT(f->localsplus[i]);
+#endif
     }
     return 0;
 }

@@ -14,18 +14,22 @@
 #include <Python.h>
 
 /* A suspended fiber's saved thread-state fields (layout: pystate.c). */
-typedef struct pyc_pystate { void *opaque[24]; } pyc_pystate;
+typedef struct pyc_pystate { void *opaque[28]; } pyc_pystate;
 
 /* Storage on a new fiber's own C stack that the interpreter links into its
  * frame chain while the fiber runs (a _PyCFrame on 3.11/3.12). */
 typedef struct pyc_entry_frame { void *opaque[8]; } pyc_entry_frame;
 
-/* Data-stack chunks kept for reuse by new fibers of one thread (CPython
- * would mmap and munmap a fresh one for each). */
+/* Per-thread state of pystate.c: data-stack chunks kept for reuse by new
+ * fibers of one thread (CPython would mmap and munmap a fresh one for
+ * each), and where the thread's first fiber started (3.12/3.13: the C
+ * recursion count at the thread's stack base).  Zero-initialized. */
 #define PYC_POOL_MAX 128
 typedef struct pyc_chunk_pool {
     void *chunks[PYC_POOL_MAX];
     int n;
+    int base_c_remaining;
+    char *base_sp;
 } pyc_chunk_pool;
 
 /* Refuse builds this binding does not support (free-threaded). */
