@@ -380,9 +380,11 @@ class _DeadlineScope(_Scope):
             scopes = cur._scopes = []
         scopes.append(self)
         if self.seconds is not None:
-            hub = cur._hub
             self.deadline = _monotonic() + self.seconds
-            self._timer = hub._add_timer(self.deadline, self._fire)
+            if self.seconds == 0:
+                self._fire()  # already due: raised at the next suspension point
+            else:
+                self._timer = cur._hub._add_timer(self.deadline, self._fire)
 
     def _fire(self):
         self._timer = None
