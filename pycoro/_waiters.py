@@ -62,12 +62,15 @@ class WaitQueue:
         return None
 
     def pop(self):
-        """Remove and return the first live record, or None."""
+        """Remove and return the first live record, or None.  Raises (and
+        changes nothing) if that waiter belongs to another thread's hub."""
         q = self._q
         while q:
-            rec = q.popleft()
+            rec = q[0]
             if rec[0] is not None:
-                return rec
+                check_thread(rec)
+                return q.popleft()
+            q.popleft()
             if self._dead:
                 self._dead -= 1
         return None
@@ -90,8 +93,9 @@ def check_thread(rec):
 
 
 def grant(rec, value=None):
-    """Complete a waiter's operation (already done by the caller) and wake it."""
-    hub = check_thread(rec)
+    """Complete a waiter's operation (already done by the caller) and wake it.
+    `rec` comes from `WaitQueue.pop`, which checked the thread."""
+    hub = rec[0]._hub
     rec[1] = value
     rec[2] = True
     t = rec[0]

@@ -11,7 +11,7 @@ import queue as _queue
 from collections import deque
 
 from ._pycoro import current as _current
-from ._waiters import WaitQueue, _current_task, grant
+from ._waiters import WaitQueue, _current_task, check_thread, grant
 from .hub import _check_timeout, shield
 
 __all__ = ["BoundedSemaphore", "Condition", "Event", "Lock", "Queue", "RLock", "Semaphore"]
@@ -44,8 +44,11 @@ class Event:
         return self._flag
 
     def set(self):
-        self._flag = True
         waiters = self._waiters
+        rec = waiters.peek()
+        if rec is not None:
+            check_thread(rec)  # before any change
+        self._flag = True
         while (rec := waiters.pop()) is not None:
             grant(rec)
 
