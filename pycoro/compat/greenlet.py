@@ -102,6 +102,8 @@ _is_main = Fiber.__dict__["is_main"].__get__
 # gr_context readable and assignable; a dead Fiber has none).
 _dead_contexts = weakref.WeakKeyDictionary()
 
+_ENDED_THREAD = "cannot switch to a fiber of a thread that has ended"
+
 _PARENT_ERRORS = {
     "parent cannot be a fiber of a different thread": "parent cannot be on a different thread",
 }
@@ -243,20 +245,26 @@ class greenlet(Fiber):
     def throw(self, typ=GreenletExit, val=None, tb=None):
         """throw(typ=GreenletExit, val=None, tb=None): raise an exception in
         the greenlet; it goes to the parent if the greenlet is not active."""
-        if self:                                # running or suspended: Fiber's
-            return _fiber_throw(self, typ, val, tb)
-        if not _started(self):
-            if getattr(self, "run") is None:    # greenlet looks run up first
-                raise AttributeError("run")
-        exc = _exception_instance(typ, val, tb)
-        if isinstance(exc, GreenletExit):
-            # greenlet raises it in the greenlet, which ends with it; an
-            # ending GreenletExit is a return value for the parent.
+        try:
+            if self:                            # running or suspended: Fiber's
+                return _fiber_throw(self, typ, val, tb)
             if not _started(self):
-                _fiber_run.__set__(self, lambda *a, **k: exc)
-                return _fiber_switch(self)
-            return _fiber_switch(self, exc)
-        return _fiber_throw(self, typ, val, tb)
+                if getattr(self, "run") is None:    # greenlet looks run up first
+                    raise AttributeError("run")
+            exc = _exception_instance(typ, val, tb)
+            if isinstance(exc, GreenletExit):
+                # greenlet raises it in the greenlet, which ends with it; an
+                # ending GreenletExit is a return value for the parent.
+                if not _started(self):
+                    _fiber_run.__set__(self, lambda *a, **k: exc)
+                    return _fiber_switch(self)
+                return _fiber_switch(self, exc)
+            return _fiber_throw(self, typ, val, tb)
+        except error as e:
+            if str(e) != _ENDED_THREAD:
+                raise
+            raise error("cannot switch to a different thread "
+                        "(which happens to have exited)") from None
 
     # -- misc ----------------------------------------------------------------
     def __repr__(self):
@@ -269,7 +277,7 @@ class greenlet(Fiber):
             state = " current active started"
         else:
             state = " suspended active started"
-        if _is_main(self):
+        if _is_main(self) and not _dead(self):
             state += " main"
         return "<%s.%s object at %#x%s>" % (tp.__module__, tp.__qualname__, id(self), state)
 
