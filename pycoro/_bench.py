@@ -409,7 +409,15 @@ def machine_info():
         "system": platform.platform(),
         "python": sys.version.replace("\n", " "),
         "implementation": platform.python_implementation(),
+        "loadavg": _loadavg(),
     }
+
+
+def _loadavg():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def _fmt(v, unit):
@@ -462,6 +470,10 @@ def print_report(report, stream):
     stream.write("pycoro bench%s: %s vs %s\n" % (" --quick" if report["quick"] else "",
                                                  report["subject"], report["baseline"] or "(no baseline)"))
     stream.write("CPU: %s (%s logical cores), Python %s\n" % (m["cpu"], m["cores"], m["python"]))
+    if m.get("loadavg"):
+        stream.write("load average (1 min) before/after: %s / %s on %s cores%s\n" % (
+            m["loadavg_before"][0] if m.get("loadavg_before") else "?", m["loadavg"][0], m["cores"],
+            "  (busy machine: expect noise)" if m["loadavg"][0] > (m["cores"] or 1) * 0.75 else ""))
     stream.write("versions: %s\n\n" % ", ".join("%s %s" % kv for kv in report["versions"].items()))
     table, notes = format_table(report)
     stream.write(table + "\n")
@@ -543,6 +555,7 @@ def run(args, measure_list=None):
     progress = Progress(steps, enabled=not args.no_progress)
     ctx = Ctx(subject, baseline, sizes, progress)
 
+    load_before = _loadavg()
     rows = [run_measure(m, ctx) for m in all_measures]
     curves = None
     if args.plot:
@@ -564,7 +577,7 @@ def run(args, measure_list=None):
         "baseline": baseline.name if baseline else None,
         "baseline_missing": missing,
         "versions": versions,
-        "machine": machine_info(),
+        "machine": dict(machine_info(), loadavg_before=load_before),
         "measures": rows,
         "counts": counts,
         "depth_curves": curves,
