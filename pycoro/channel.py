@@ -1,5 +1,6 @@
 """Go-style channels between tasks of one hub, and `select` over them."""
 from collections import deque
+from types import GenericAlias as _GenericAlias
 
 from ._waiters import WaitQueue, _current_task, grant
 from .hub import Timeout, _check_timeout, _park_timeout, _rearm
@@ -32,6 +33,8 @@ class Channel:
 
     Iterating receives until the channel is closed and drained.
     """
+
+    __class_getitem__ = classmethod(_GenericAlias)
 
     __slots__ = ("capacity", "_buf", "_closed", "_recvq", "_sendq")
 

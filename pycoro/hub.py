@@ -23,6 +23,7 @@ naming the function: the hub is never started implicitly, so a missing
 `run()` is a visible bug rather than a hidden event loop.
 """
 import collections
+from types import GenericAlias as _GenericAlias
 import contextvars
 import heapq
 import itertools
@@ -167,6 +168,8 @@ class Task(Fiber):
     Created by `spawn`/`spawn_later`/`TaskGroup.spawn`, never directly.  Do not
     `switch()`/`throw()` a task yourself: the hub owns its scheduling.
     """
+
+    __class_getitem__ = classmethod(_GenericAlias)
 
     __slots__ = (
         "_hub", "_fn", "_args", "_kwargs", "_exc", "_parked", "_state",

@@ -7,6 +7,7 @@ lost wake-ups under cancellation: see `pycoro._waiters`).  They belong to
 the thread whose tasks use them; to wake a task from another thread go
 through `hub.call_soon_threadsafe`.
 """
+from types import GenericAlias as _GenericAlias
 import queue as _queue
 from collections import deque
 
@@ -311,6 +312,8 @@ class Condition:
 class Queue:
     """queue.Queue for tasks: FIFO, `maxsize <= 0` means unbounded; raises
     `queue.Empty`/`queue.Full`.  Items go straight to a waiting getter."""
+
+    __class_getitem__ = classmethod(_GenericAlias)
 
     def __init__(self, maxsize=0):
         self.maxsize = maxsize
