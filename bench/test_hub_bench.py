@@ -7,6 +7,7 @@ Sizes (env): PYCORO_HUB_BENCH_TASKS (10000) tasks x PYCORO_HUB_BENCH_YIELDS
 (100) sleep(0) each; PYCORO_HUB_BENCH_SPAWN (100000) tasks spawned then
 joined; PYCORO_HUB_BENCH_STAGES (1000) pipeline stages carrying
 PYCORO_HUB_BENCH_MESSAGES (100) values; PYCORO_HUB_BENCH_ROUNDS (5) rounds.
+Without explicit sizes, PYCORO_BENCH_SCALE multiplies the task counts.
 Target: pycoro <= 1/3 of gevent's time for sleep(0) round-robin and spawn+join.
 """
 import asyncio
@@ -20,16 +21,23 @@ gevent = pytest.importorskip("gevent")
 import gevent.queue  # noqa: E402
 
 
-def _env(name, default):
-    return int(os.environ.get(name, default))
+# PYCORO_BENCH_SCALE (shared with bench/test_fiber_bench.py) scales the task
+# counts when no explicit size is given.
+_SCALE = float(os.environ.get("PYCORO_BENCH_SCALE", "1"))
+
+
+def _env(name, default, scale=True):
+    if name in os.environ:
+        return int(os.environ[name])
+    return max(10, int(default * _SCALE)) if scale else default
 
 
 TASKS = _env("PYCORO_HUB_BENCH_TASKS", 10_000)
-YIELDS = _env("PYCORO_HUB_BENCH_YIELDS", 100)
+YIELDS = _env("PYCORO_HUB_BENCH_YIELDS", 100, scale=False)
 SPAWN = _env("PYCORO_HUB_BENCH_SPAWN", 100_000)
 STAGES = _env("PYCORO_HUB_BENCH_STAGES", 1_000)
-MESSAGES = _env("PYCORO_HUB_BENCH_MESSAGES", 100)
-ROUNDS = _env("PYCORO_HUB_BENCH_ROUNDS", 5)
+MESSAGES = _env("PYCORO_HUB_BENCH_MESSAGES", 100, scale=False)
+ROUNDS = _env("PYCORO_HUB_BENCH_ROUNDS", 5, scale=False)
 
 
 def _bench(benchmark, fn, expected):
