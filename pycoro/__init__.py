@@ -42,6 +42,12 @@ from .channel import Channel, ChannelClosed, select
 
 __version__ = "0.1.0"
 
+
+def get_include():
+    """The folder holding pycoro.h, the C API header for extension modules."""
+    import os
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
+
 __all__ = [
     "Fiber",
     "FiberError",

@@ -95,6 +95,8 @@ static int module_exec(PyObject *m)
     st->thread_key = PyUnicode_InternFromString("pycoro.thread");
     if (!st->str_run || !st->str_switch || !st->str_throw || !st->thread_key)
         return -1;
+    if (pyc_capi_add(m, st) < 0)
+        return -1;
     return 0;
 }
 
