@@ -34,15 +34,14 @@ static void drop_payload(pyc_thread *th)
 static PyObject *take_payload(pyc_thread *th)
 {
     PyObject *v = th->pass_value, *kw = th->pass_kwargs;
-    th->pass_value = th->pass_kwargs = NULL;
-    switch (th->pass) {
-    case PASS_ERROR:
-        return NULL;
-    case PASS_VALUE:
+    th->pass_value = NULL;
+    if (th->pass == PASS_VALUE)
         return v;
-    case PASS_ARGS:
-        break;
-    }
+    if (th->pass == PASS_ERROR)
+        return NULL;
+    th->pass_kwargs = NULL;
+    if (!kw && PyTuple_GET_SIZE(v) != 1)
+        return v;                          /* () when nothing was passed */
     if (kw && PyDict_GET_SIZE(kw) == 0)
         Py_CLEAR(kw);
     Py_ssize_t n = PyTuple_GET_SIZE(v);
@@ -141,7 +140,8 @@ static PyFiber *resolve_target(PyFiber *target, int error)
 static PyObject *do_switch(pyc_thread *th, PyFiber *target)
 {
     PyFiber *origin = th->current;
-    target = resolve_target(target, th->pass == PASS_ERROR);
+    if (target->core.state != PC_SUSPENDED)
+        target = resolve_target(target, th->pass == PASS_ERROR);
     if (!target) {
         drop_payload(th);
         return fiber_error(th, th->mstate->FiberError, "no live fiber to switch to");
@@ -241,7 +241,7 @@ static pc_fiber *fiber_entry(pc_fiber *core, void *arg)
 static int check_thread(PyFiber *self)
 {
     pyc_thread *th = self->thread;
-    if (th->alive && th->ts == PyThreadState_Get())
+    if (th == pyc_tl_thread)             /* NULL once the thread has ended */
         return 0;
     PyErr_SetString(th->mstate->FiberError,
                     th->alive ? "cannot switch to a fiber of another thread"
@@ -477,9 +477,9 @@ static PyObject *fiber_switch(PyFiber *self, PyObject *const *args, Py_ssize_t n
     if (th->pending_kill)
         pyc_kill_pending(th);
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (!kwnames && nargs == 1) {
-        th->pass = PASS_VALUE;
-        th->pass_value = Py_NewRef(args[0]);
+    if (!kwnames && nargs <= 1) {
+        th->pass = nargs ? PASS_VALUE : PASS_ARGS;
+        th->pass_value = Py_NewRef(nargs ? args[0] : th->mstate->empty_tuple);
         th->pass_kwargs = NULL;
     } else {
         PyObject *tuple = PyTuple_New(nargs);

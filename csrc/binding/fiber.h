@@ -39,6 +39,7 @@ typedef struct {
     PyObject *str_switch;
     PyObject *str_throw;
     PyObject *thread_key;
+    PyObject *empty_tuple;   /* what switch() with no arguments delivers */
 } pyc_module_state;
 
 struct pyc_thread {
@@ -65,8 +66,10 @@ struct pyc_thread {
 extern PyType_Spec pyc_fiber_spec;
 
 /* thread.c */
+/* This thread's state, or NULL before its first use and after it ended.
+ * initial-exec: one %fs-relative load, no __tls_get_addr call. */
+extern __attribute__((tls_model("initial-exec"))) _Thread_local pyc_thread *pyc_tl_thread;
 pyc_thread *pyc_thread_get(pyc_module_state *st);    /* NULL + error */
-pyc_thread *pyc_thread_peek(void);                   /* no creation */
 void pyc_thread_decref(pyc_thread *th);
 
 /* fiber.c */

@@ -93,7 +93,8 @@ static int module_exec(PyObject *m)
     st->str_switch = PyUnicode_InternFromString("switch");
     st->str_throw = PyUnicode_InternFromString("throw");
     st->thread_key = PyUnicode_InternFromString("pycoro.thread");
-    if (!st->str_run || !st->str_switch || !st->str_throw || !st->thread_key)
+    st->empty_tuple = PyTuple_New(0);
+    if (!st->str_run || !st->str_switch || !st->str_throw || !st->thread_key || !st->empty_tuple)
         return -1;
     if (pyc_capi_add(m, st) < 0)
         return -1;
@@ -119,6 +120,7 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->str_switch);
     Py_CLEAR(st->str_throw);
     Py_CLEAR(st->thread_key);
+    Py_CLEAR(st->empty_tuple);
     return 0;
 }
 

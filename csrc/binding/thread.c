@@ -8,7 +8,7 @@
  * switched to.  The struct itself is freed when its last fiber goes. */
 #include "fiber.h"
 
-static __attribute__((tls_model("initial-exec"))) _Thread_local pyc_thread *tl_thread;
+__attribute__((tls_model("initial-exec"))) _Thread_local pyc_thread *pyc_tl_thread;
 
 /* Fault injection for the tests: fail the n-th core allocation from now. */
 static long alloc_fail_countdown;
@@ -23,8 +23,6 @@ static void *core_realloc(void *ctx, void *p, size_t n)
 static void core_free(void *ctx, void *p) { PyMem_Free(p); }
 
 void pyc_inject_alloc_failure(long nth) { alloc_fail_countdown = nth; }
-
-pyc_thread *pyc_thread_peek(void) { return tl_thread; }
 
 void pyc_thread_decref(pyc_thread *th)
 {
@@ -41,8 +39,8 @@ static void thread_ended(PyObject *capsule)
     if (!th)
         return;
     th->alive = 0;
-    if (tl_thread == th)
-        tl_thread = NULL;
+    if (pyc_tl_thread == th)
+        pyc_tl_thread = NULL;
     /* Nothing will walk this thread's stack chain again. */
     th->core.current = NULL;
     PyFiber *cur = th->current, *main = th->main;
@@ -57,7 +55,7 @@ static void thread_ended(PyObject *capsule)
 
 pyc_thread *pyc_thread_get(pyc_module_state *st)
 {
-    pyc_thread *th = tl_thread;
+    pyc_thread *th = pyc_tl_thread;
     if (th)
         return th;
     PyObject *dict = PyThreadState_GetDict();
@@ -90,6 +88,6 @@ pyc_thread *pyc_thread_get(pyc_module_state *st)
         return NULL;                      /* th leaks: only on a failing dict */
     }
     Py_DECREF(capsule);
-    tl_thread = th;
+    pyc_tl_thread = th;
     return th;
 }
