@@ -435,7 +435,8 @@ static int set_parent(PyFiber *self, PyObject *value)
     }
     PyFiber *p = (PyFiber *)value;
     if (self->is_main) {
-        PyErr_SetString(PyExc_ValueError, "a main fiber cannot have a parent");
+        /* AttributeError, as greenlet: main's parent is read-only. */
+        PyErr_SetString(PyExc_AttributeError, "cannot set the parent of a main fiber");
         return -1;
     }
     if (p->thread != self->thread) {
