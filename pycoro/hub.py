@@ -299,8 +299,8 @@ class Task(Fiber):
         cbs[:] = [c for c in cbs if c != fn]
         return n - len(cbs)
 
-    # -- fiber body --------------------------------------------------------
-    def run(self, *handed_off_by):
+    # -- fiber body (see _task_entry) --------------------------------------
+    def _body(self, handed_off_by):
         if handed_off_by:
             prev = handed_off_by[0]
             if isinstance(prev, Task):
@@ -338,7 +338,8 @@ class Task(Fiber):
         self._fn = self._args = self._kwargs = None
         self._state = _DONE
         hub = self._hub
-        del hub._tasks[self]
+        if hub._tasks.pop(self, None) is None:
+            return  # unwound by FiberExit after its run() was abandoned
         joiners = self._joiners
         if joiners:
             for j in joiners:
@@ -365,6 +366,13 @@ class Task(Fiber):
                 hub._turns -= 1
                 self.parent = nxt
                 return self
+
+
+def _task_entry(*handed_off_by):
+    """Every task fiber's `run`: a plain function, so that no bound method
+    (which would keep the task alive from the C stack, out of the GC's
+    sight) is held while the task is suspended."""
+    return _current()._body(handed_off_by)
 
 
 class _Scope:
@@ -690,7 +698,7 @@ class Hub:
     def _spawn(self, fn, args, kwargs, name=None):
         if not callable(fn):
             raise TypeError(f"spawn() needs a callable, got {type(fn).__name__}")
-        t = Task(None, self._loop_fiber)
+        t = Task(_task_entry, self._loop_fiber)
         ctx = _copy_context()
         if len(ctx):  # an empty copy is what a new fiber starts with anyway
             t.context = ctx
@@ -704,7 +712,7 @@ class Hub:
         t._id = next(_task_ids)
         t._parked = t._cancelled = False
         t._state = _PENDING
-        self._tasks[t] = None
+        self._tasks[t] = True
         return t
 
     # -- fd readiness ------------------------------------------------------
@@ -866,6 +874,7 @@ class Hub:
         self._running = True
         self._loop_fiber = _current()
         self._fatal = None
+        self._abandon()  # whatever an earlier, failed run() left behind
         try:
             main_task = self._main = self._spawn(main, args, kwargs, "main")
             self._ready.append(main_task)
@@ -883,6 +892,23 @@ class Hub:
             fatal._retrieved()
             raise fatal._exception
         return main_task.result()
+
+    def close(self):
+        """Release the hub's selector and wake-up pipe (done when it is collected)."""
+        if self._running:
+            raise RuntimeError("cannot close a running hub")
+        if self._wake_r >= 0:
+            self._selector.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._wake_r = self._wake_w = -1
+
+    def __del__(self):
+        try:
+            if not self._running:
+                self.close()
+        except (AttributeError, OSError):
+            pass
 
     def _abandon(self):
         """run() is failing (Deadlock, KeyboardInterrupt in the loop): drop the

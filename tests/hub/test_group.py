@@ -245,3 +245,34 @@ def test_cross_thread_use_is_a_clear_error():
         waiter.join()
 
     pycoro.run(main)
+
+
+def test_task_that_ignores_cancel_is_unwound_after_deadlock():
+    import gc
+    log = []
+
+    def stubborn():
+        ev = pycoro.Event()
+        try:
+            ev.wait()
+        except Cancelled:
+            log.append("ignored cancel")
+        try:
+            ev.wait()
+        finally:
+            log.append("unwound by FiberExit")
+
+    def main():
+        pycoro.spawn(stubborn)
+        pycoro.Event().wait()
+
+    try:
+        pycoro.run(main)
+    except Deadlock as e:
+        assert len(e.tasks) == 2
+    else:
+        pytest.fail("no Deadlock")
+    e = None
+    gc.collect()
+    assert log == ["ignored cancel", "unwound by FiberExit"]
+    assert pycoro.run(lambda: 7) == 7
