@@ -267,14 +267,6 @@ class greenlet(Fiber):
                         "(which happens to have exited)") from None
 
     # -- misc ----------------------------------------------------------------
-    def __del__(self):
-        # Deliberately empty.  Fiber's finalizer looks __del__ up on every
-        # instance of a Fiber subclass and, when the lookup fails, pays for
-        # an AttributeError (~0.45 ms on CPython 3.11): having one makes
-        # creating and freeing a greenlet ~1000x cheaper.  Reported to the
-        # lead as a Fiber performance bug; remove once fiber.c caches it.
-        pass
-
     def __repr__(self):
         tp = type(self)
         if _dead(self):
