@@ -1,7 +1,9 @@
 """`python -m pycoro bench`: pycoro against greenlet, in one run.
 
 Every timing measure runs both implementations in this process, sample by
-sample, alternating which goes first, and compares medians; every memory
+sample, alternating which goes first; the table shows the medians and, as
+the ratio, the median of the per-round ratios (each round's two samples ran
+back to back); every memory
 measure runs each implementation in a fresh interpreter, alternating too.
 greenlet and matplotlib are imported only here, only when needed.
 
@@ -30,6 +32,10 @@ BASELINE = "greenlet"
 # ---------------------------------------------------------------- sizes
 
 class Sizes:
+    """Iteration counts.  Timing samples are kept short (a few ms) and
+    repeated many times: on a shared machine a long sample always contains
+    preemptions, while the median of short ones mostly does not."""
+
     def __init__(self, quick):
         self.quick = quick
         self.scale = float(os.environ.get("PYCORO_BENCH_SCALE", "1"))
@@ -37,12 +43,12 @@ class Sizes:
         # PYCORO_BENCH_REPEAT caps every repeat count (tests: 1).
         rcap = int(os.environ.get("PYCORO_BENCH_REPEAT", "0") or 0)
         rep = (lambda r: max(1, min(r, rcap))) if rcap > 0 else (lambda r: r)
-        self.repeat = rep(5 if q else 9)
-        self.roundtrip = self.n(50_000 if q else 200_000)
-        self.create = self.n(5_000 if q else 20_000)
+        self.repeat = rep(7 if q else 25)
+        self.roundtrip = self.n(20_000 if q else 20_000)
+        self.create = self.n(1_000 if q else 2_000)
         self.suspended = self.n(10_000 if q else 100_000)
         self.suspended_repeat = rep(3 if q else 5)
-        self.reentry = self.n(20_000 if q else 100_000)
+        self.reentry = self.n(10_000 if q else 10_000)
         self.rss_n = self.n(3_000 if q else 20_000, minimum=500)
         self.rss_repeat = rep(3 if q else 5)
         top = 100_000 if q else 1_000_000
@@ -51,9 +57,9 @@ class Sizes:
             top = min(top, max(1, int(cap)))
         self.live_sizes = sorted({min(top, 10 ** k) for k in range(2, 7)} | {top})
         self.live_hot = 100
-        self.live_switches = self.n(20_000 if q else 100_000)
-        self.live_repeat = rep(3 if q else 5)
-        self.core = self.n(1_000_000 if q else 10_000_000)
+        self.live_switches = self.n(10_000 if q else 20_000)
+        self.live_repeat = rep(5 if q else 15)
+        self.core = self.n(200_000 if q else 500_000)
         self.depth_repeat = rep(3)
         self.depths = [1, 5, 20, 50] if q else [1, 2, 5, 10, 20, 50, 100]
         self.depth_roundtrip = self.n(20_000 if q else 100_000)
@@ -162,8 +168,15 @@ class Measure:
 
 
 def _ratio_row(s, b, **detail):
+    """Medians of both, and the ratio as the median of the per-round ratios:
+    the two samples of a round ran back to back, so they saw the same
+    machine (on a shared VM the speed of a core changes by 2x from one
+    millisecond to the next, and a ratio of medians would mix regimes)."""
     sm, bm = _median(s), _median(b) if b is not None else None
-    return {"subject": sm, "baseline": bm, "detail": dict(detail, subject_samples=s, baseline_samples=b)}
+    row = {"subject": sm, "baseline": bm, "detail": dict(detail, subject_samples=s, baseline_samples=b)}
+    if b and all(x > 0 for x in b):
+        row["ratio"] = _median([x / y for x, y in zip(s, b)])
+    return row
 
 
 def m_roundtrip(ctx):
@@ -346,7 +359,7 @@ def run_measure(m, ctx):
     row["baseline"] = r.get("baseline")
     row["detail"] = r.get("detail", {})
     if m.kind != "value" and row["subject"] is not None and row["baseline"]:
-        row["ratio"] = row["subject"] / row["baseline"]
+        row["ratio"] = r.get("ratio", row["subject"] / row["baseline"])
     if m.kind == "ratio":
         row["value"] = row["ratio"]
         if ctx.baseline is None:
