@@ -363,3 +363,29 @@ def test_keyboard_interrupt_in_a_task_stops_run():
     with pytest.raises(KeyboardInterrupt):
         pycoro.run(main)
     assert finals == ["victim"]
+
+
+def test_remove_done_callback():
+    seen = []
+
+    def main():
+        t = pycoro.spawn(int)
+        cb = seen.append
+        t.add_done_callback(cb)
+        t.add_done_callback(cb)
+        assert t.remove_done_callback(cb) == 2
+        t.join()
+        pycoro.sleep(0.001)
+
+    pycoro.run(main)
+    assert seen == []
+
+
+def test_hub_tasks_introspection_snapshot_types():
+    def main():
+        info = pycoro.get_hub().tasks()
+        assert len(info) == 1
+        task, state, saved = info[0]
+        assert isinstance(task, pycoro.Task) and state == "running" and isinstance(saved, int)
+
+    pycoro.run(main)

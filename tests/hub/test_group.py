@@ -196,11 +196,37 @@ def test_call_soon_threadsafe_wakes_the_hub():
         with hub.hold():  # another thread will wake us: not a deadlock
             th = threading.Thread(target=worker)
             th.start()
-            assert ev.wait(timeout=10) is True
+            t0 = time.monotonic()
+            # The hub blocks in select() until the timer at +30 s, unless the
+            # thread's wake-up byte interrupts it.
+            assert ev.wait(timeout=30) is True
+            assert time.monotonic() - t0 < 10
         th.join()
         return result[0] != threading.get_ident()
 
     assert pycoro.run(main) is True
+
+
+def test_hold_keeps_an_idle_hub_waiting_for_other_threads():
+    def main():
+        hub = pycoro.get_hub()
+        ev = pycoro.Event()
+        th = threading.Thread(target=lambda: hub.call_soon_threadsafe(ev.set))
+        with hub.hold():
+            th.start()
+            assert ev.wait() is True  # no timer, no fd: only hold() prevents Deadlock
+        th.join()
+
+    pycoro.run(main)
+
+
+def test_call_soon_threadsafe_before_run_is_queued():
+    hub = pycoro.get_hub()
+    seen = []
+    hub.call_soon_threadsafe(seen.append, "queued")
+    assert pycoro.run(lambda: pycoro.sleep(0) or list(seen)) == ["queued"]
+    with pytest.raises(TypeError):
+        hub.call_soon_threadsafe(42)
 
 
 def test_hubs_run_in_parallel_threads():

@@ -338,3 +338,21 @@ def test_locks_never_lose_or_duplicate_ownership(seed, kind, n):
 
     pycoro.run(main)
     assert holders == []
+
+
+def test_queue_join_timeout_and_rlock_condition_restores_depth():
+    def main():
+        q = pycoro.Queue()
+        q.put(1)
+        with pytest.raises(pycoro.Timeout):
+            q.join(timeout=0.005)
+        cond = pycoro.Condition()  # RLock inside
+        with cond:
+            with cond:
+                assert cond.wait(0.001) is False  # released both levels, got both back
+                assert cond._lock._count == 2
+                other = pycoro.spawn(cond.acquire, timeout=0.001)
+                assert other.join() is False
+        assert cond._lock._owner is None
+
+    pycoro.run(main)
