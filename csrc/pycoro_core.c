@@ -17,6 +17,7 @@
 #endif
 
 #ifdef PC_ASAN
+#  include <sanitizer/asan_interface.h>
 #  include <sanitizer/common_interface_defs.h>
 /* The copies read and write other frames' bytes, redzones included. */
 #  define PC_NO_ASAN __attribute__((no_sanitize_address))
@@ -161,6 +162,43 @@ static PC_NO_ASAN int save_up_to(pc_fiber *f, char *stop, int must)
     return 0;
 }
 
+#ifdef PC_ASAN
+/* ASan and stack copying.  ASan keeps a shadow byte per 8 stack bytes; an
+ * instrumented function poisons its frame's redzones on entry and clears
+ * them on return.  A fiber that switches away never returns from those
+ * frames, and its bytes (not their shadow) are copied to the heap, so the
+ * shadow left on the stack describes frames that are no longer there: the
+ * next fiber to run over that range would be reported for touching its own
+ * live bytes (seen: fiber_entry reading its locals, "CHECK failed:
+ * kCurrentStackFrameMagic").  So at every switch the range that changes
+ * owner is unpoisoned: from the lower of the two stack pointers up to the
+ * top of what the target restores (a new fiber: its stack_stop).  Frames
+ * below the new sp are then clean, as ASan assumes; a resumed fiber's
+ * restored frames run without their redzones until they return (missed
+ * detections there, never false ones); every frame called afterwards is
+ * poisoned as usual, and heap/global checks are untouched.
+ *
+ * __sanitizer_start_switch_fiber/__sanitizer_finish_switch_fiber are not
+ * needed: they tell ASan that the thread moves to *another* stack, and
+ * every fiber here runs on the thread's own stack, within the bounds ASan
+ * already knows.  ASan's fake stacks (detect_stack_use_after_return) must
+ * stay off: their frames are freed by comparing real stack addresses, which
+ * stack copying reuses (the sanitizer lane runs with it off, the default). */
+static void asan_forget_stale_frames(char *sp, pc_fiber *tgt)
+{
+    char *lo, *hi;
+    if (tgt->state == PC_NEW) {
+        lo = sp;
+        hi = tgt->stack_stop;           /* the new fiber starts here */
+    } else {
+        lo = (char *)tgt->sp < sp ? (char *)tgt->sp : sp;
+        hi = tgt->stack_start + tgt->saved;
+    }
+    if (hi > lo)
+        __asan_unpoison_memory_region(lo, (size_t)(hi - lo));
+}
+#endif
+
 /* Called by the arch switch on the outgoing stack, after it pushed the
  * callee-saved registers at `sp`.  Saves what the target will overwrite and
  * updates the bookkeeping.  Nothing after this point can fail. */
@@ -212,6 +250,9 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
     }
     t->origin = cur;
     t->current = tgt;
+#ifdef PC_ASAN
+    asan_forget_stale_frames(sp, tgt);
+#endif
     if (tgt->state == PC_NEW) {
         tgt->state = PC_RUNNING;
         r.sp = stop;
