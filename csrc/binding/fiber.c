@@ -137,11 +137,48 @@ static PyFiber *resolve_target(PyFiber *target, int error)
 
 /* Switch from the running fiber to `target` with the payload parked in
  * th->pass*.  Returns what this fiber receives when it is resumed. */
+/* Before a new fiber starts, find its `run` in the fiber that starts it
+ * (as greenlet does): a subclass's __getattribute__ or a descriptor may run
+ * any code, even switches that start this very fiber.  The payload is kept
+ * aside meanwhile.  Returns 1 if the fiber was started by that code (the
+ * caller then switches to it as to any suspended fiber), 0 when `run` is
+ * in place, -1 on error (the payload is dropped). */
+static int prepare_start(pyc_thread *th, PyFiber *target)
+{
+    if (target->run)
+        return 0;
+    pass_kind kind = th->pass;
+    PyObject *value = th->pass_value, *kwargs = th->pass_kwargs;
+    th->pass_value = th->pass_kwargs = NULL;
+    PyObject *run = PyObject_GetAttr((PyObject *)target, th->mstate->str_run);
+    th->pass = kind;
+    th->pass_value = value;
+    th->pass_kwargs = kwargs;
+    if (!run) {
+        drop_payload(th);
+        return -1;
+    }
+    if (target->core.state != PC_NEW) {
+        Py_DECREF(run);
+        return 1;
+    }
+    Py_XSETREF(target->run, run);
+    return 0;
+}
+
 static PyObject *do_switch(pyc_thread *th, PyFiber *target)
 {
     PyFiber *origin = th->current;
-    if (target->core.state != PC_SUSPENDED)
+    while (target && target->core.state != PC_SUSPENDED) {
         target = resolve_target(target, th->pass == PASS_ERROR);
+        if (!target || target->core.state != PC_NEW)
+            break;
+        int rc = prepare_start(th, target);
+        if (rc < 0)
+            return NULL;
+        if (rc == 0)
+            break;
+    }
     if (!target) {
         drop_payload(th);
         return fiber_error(th, th->mstate->FiberError, "no live fiber to switch to");
@@ -194,10 +231,8 @@ static pc_fiber *fiber_entry(pc_fiber *core, void *arg)
     Py_XDECREF(from);
 
     if (ok) {
-        PyObject *run = self->run;
+        PyObject *run = self->run;          /* found by prepare_start() */
         self->run = NULL;
-        if (!run)
-            run = PyObject_GetAttr((PyObject *)self, st->str_run);
         if (run) {
             if (kind == PASS_VALUE)
                 result = PyObject_CallOneArg(run, value);
@@ -219,6 +254,8 @@ static pc_fiber *fiber_entry(pc_fiber *core, void *arg)
         Py_XDECREF(et);
         Py_XDECREF(etb);
     }
+    /* Like greenlet, a finished fiber keeps the context it ran in. */
+    self->context = Py_XNewRef(pyc_ts_context(th->ts));
     pyc_pystate_finish(th->ts, &th->pool);
 
     PyFiber *next = resolve_target(self->parent, result == NULL);
@@ -285,37 +322,45 @@ void pyc_kill_pending(pyc_thread *th)
 
 /* Finalizer (PEP 442): a suspended fiber that nobody can resume any more is
  * unwound with FiberExit.  Another thread's fiber is handed to that thread,
- * which kills it at its next switch.  Then a subclass's __del__ runs. */
+ * which kills it at its next switch, fiber creation or current(). */
 static void fiber_finalize(PyObject *o)
 {
     PyFiber *self = (PyFiber *)o;
     pyc_thread *th = self->thread;
+    if (self->core.state != PC_SUSPENDED || self->is_main || !th->alive || pyc_is_finalizing())
+        return;
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);             /* a finalizer leaves it alone */
-    if (self->core.state == PC_SUSPENDED && !self->is_main && th->alive
-        && !pyc_is_finalizing()) {
-        if (th->ts == PyThreadState_Get()) {
-            kill_suspended(self);
-        } else {
-            if (!th->pending_kill)
-                th->pending_kill = PyList_New(0);
-            if (!th->pending_kill || PyList_Append(th->pending_kill, o) < 0)
-                PyErr_WriteUnraisable(o);
-        }
+    if (th == pyc_tl_thread) {
+        kill_suspended(self);
+    } else {
+        if (!th->pending_kill)
+            th->pending_kill = PyList_New(0);
+        if (!th->pending_kill || PyList_Append(th->pending_kill, o) < 0)
+            PyErr_WriteUnraisable(o);
     }
-    if (Py_TYPE(o) != th->mstate->fiber_type) {
-        PyObject *del = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__del__");
-        if (del) {
-            self->finalizing = 1;
-            PyObject *r = PyObject_CallOneArg(del, o);
-            self->finalizing = 0;
-            if (!r)
-                PyErr_WriteUnraisable(del);
-            Py_XDECREF(r);
-            Py_DECREF(del);
-        } else {
-            PyErr_Clear();                   /* no __del__ */
-        }
+    PyErr_Restore(et, ev, etb);
+}
+
+/* The finalizer of subclasses that define __del__: unwind first, then call
+ * __del__ (during which switching into the fiber is refused). */
+static void fiber_finalize_with_del(PyObject *o)
+{
+    PyFiber *self = (PyFiber *)o;
+    fiber_finalize(o);
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    PyObject *del = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__del__");
+    if (del) {
+        self->finalizing = 1;
+        PyObject *r = PyObject_CallOneArg(del, o);
+        self->finalizing = 0;
+        if (!r)
+            PyErr_WriteUnraisable(del);
+        Py_XDECREF(r);
+        Py_DECREF(del);
+    } else {
+        PyErr_Clear();
     }
     PyErr_Restore(et, ev, etb);
 }
@@ -400,6 +445,8 @@ static PyObject *fiber_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     pyc_thread *th = pyc_thread_get(st);
     if (!th)
         return NULL;
+    if (th->pending_kill)
+        pyc_kill_pending(th);
     PyFiber *self = fiber_alloc(type, th);
     if (!self)
         return NULL;
@@ -412,10 +459,6 @@ static int set_run(PyFiber *self, PyObject *run)
 {
     if (self->core.state != PC_NEW) {
         PyErr_SetString(PyExc_AttributeError, "run cannot be set after the fiber has started");
-        return -1;
-    }
-    if (run && !PyCallable_Check(run)) {
-        PyErr_Format(PyExc_TypeError, "run must be callable, not %.200s", Py_TYPE(run)->tp_name);
         return -1;
     }
     Py_XSETREF(self->run, Py_XNewRef(run));
@@ -580,9 +623,12 @@ static PyObject *fiber_init_subclass(PyObject *cls, PyObject *args, PyObject *kw
         PyErr_SetString(PyExc_TypeError, "Fiber.__init_subclass__() takes no arguments");
         return NULL;
     }
-    /* CPython gives a subclass with __del__ its own tp_finalize; keep ours,
-     * which unwinds the fiber first and then calls __del__. */
-    ((PyTypeObject *)cls)->tp_finalize = fiber_finalize;
+    /* CPython gives a subclass that defines __del__ a tp_finalize of its
+     * own (which would only call __del__); install ours, which unwinds the
+     * fiber first.  Other subclasses inherit fiber_finalize. */
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    if (tp->tp_finalize != fiber_finalize)
+        tp->tp_finalize = fiber_finalize_with_del;
     Py_RETURN_NONE;
 }
 
@@ -656,10 +702,8 @@ static PyObject *get_context(PyFiber *self, void *c)
     case PC_SUSPENDED:
         ctx = pyc_pystate_context(&self->pystate);
         break;
-    case PC_NEW:
+    default:                                 /* new, or finished */
         ctx = self->context;
-        break;
-    default:
         break;
     }
     return Py_NewRef(ctx ? ctx : Py_None);
@@ -689,11 +733,8 @@ static int set_context(PyFiber *self, PyObject *v, void *c)
     case PC_SUSPENDED:
         pyc_pystate_set_context(&self->pystate, v);
         break;
-    case PC_NEW:
+    default:                                 /* new, or finished */
         Py_XSETREF(self->context, v);
-        break;
-    default:
-        Py_XDECREF(v);                       /* a dead fiber has no context */
         break;
     }
     return 0;

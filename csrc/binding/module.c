@@ -20,7 +20,11 @@ static pyc_module_state *state_of(PyObject *module)
 static PyObject *mod_current(PyObject *module, PyObject *unused)
 {
     pyc_thread *th = pyc_thread_get(state_of(module));
-    return th ? Py_NewRef((PyObject *)th->current) : NULL;
+    if (!th)
+        return NULL;
+    if (th->pending_kill)
+        pyc_kill_pending(th);
+    return Py_NewRef((PyObject *)th->current);
 }
 
 static PyObject *mod_settrace(PyObject *module, PyObject *fn)

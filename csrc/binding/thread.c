@@ -38,6 +38,10 @@ static void thread_ended(PyObject *capsule)
     pyc_thread *th = PyCapsule_GetPointer(capsule, "pycoro.thread");
     if (!th)
         return;
+    /* Fibers other threads dropped: last chance to run their finally
+     * blocks, from the thread's own main fiber. */
+    if (th->pending_kill && th->current == th->main && pyc_tl_thread == th)
+        pyc_kill_pending(th);
     th->alive = 0;
     if (pyc_tl_thread == th)
         pyc_tl_thread = NULL;

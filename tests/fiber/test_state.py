@@ -79,6 +79,15 @@ def test_context_of_running_fiber_is_the_threads():
     assert var.get() == 1
 
 
+def test_finished_fiber_keeps_the_context_it_ran_in():
+    var = contextvars.ContextVar("v")
+    f = Fiber(lambda: var.set("inside"))
+    f.switch()
+    assert f.dead
+    assert f.context[var] == "inside"
+    assert var.get(None) is None
+
+
 def test_context_of_suspended_fiber_can_be_replaced():
     var = contextvars.ContextVar("v", default="unset")
     main = current()

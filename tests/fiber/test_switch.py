@@ -320,3 +320,36 @@ def test_switch_is_fiber_error_for_invalid_cases():
 def test_module_exports():
     for name in ["Fiber", "FiberError", "FiberExit", "current", "settrace", "gettrace"]:
         assert name in pycoro.__all__
+
+
+def test_run_is_looked_up_by_the_starting_fiber_before_the_start():
+    # greenlet's order: a __getattribute__ that switches runs in the caller.
+    class Reentrant(Fiber):
+        looked_up = 0
+
+        def __getattribute__(self, name):
+            if name == "run" and type(self).looked_up == 0:
+                type(self).looked_up = 1
+                self.switch(43)        # starts the fiber from inside the lookup
+            return Fiber.__getattribute__(self, name)
+
+        def run(self, v):
+            received = []
+            while True:
+                received.append(self.parent.switch((v, received)))
+
+    f = Reentrant()
+    # The nested switch started run(43); the outer switch then resumed the
+    # started fiber with its own value, 42.
+    first, received = f.switch(42)
+    assert first == 43 and received == [42]
+    f.throw()
+
+
+def test_subclass_without_del_is_cheap_to_free():
+    class Plain(Fiber):
+        pass
+
+    assert Plain.__dict__.get("__del__") is None
+    for _ in range(1000):
+        Plain(lambda: None).switch()

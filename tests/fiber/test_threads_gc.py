@@ -355,3 +355,40 @@ def test_collected_suspended_fibers_do_not_leak():
     gc.collect()
     grown = rss_kb() - before
     assert grown < 4096, f"RSS grew by {grown} KiB"
+
+
+@pytest.mark.parametrize("trigger", ["create", "current", "thread_end"])
+def test_dropped_foreign_fiber_is_killed_by_its_thread(trigger):
+    log = []
+    box = {}
+    started = threading.Event()
+    release = threading.Event()
+
+    def body():
+        main = current()
+
+        def run():
+            try:
+                main.switch()
+            finally:
+                log.append("finally")
+
+        box["f"] = Fiber(run)
+        box["f"].switch()
+        started.set()
+        release.wait()
+        if trigger == "create":
+            Fiber()
+            log.append("after create")
+        elif trigger == "current":
+            current()
+            log.append("after current")
+
+    t = threading.Thread(target=body)
+    t.start()
+    started.wait()
+    del box["f"]
+    release.set()
+    t.join()
+    assert log[0] == "finally"
+    assert len(log) == (1 if trigger == "thread_end" else 2)
