@@ -32,9 +32,9 @@ BASELINE = "greenlet"
 # ---------------------------------------------------------------- sizes
 
 class Sizes:
-    """Iteration counts.  Timing samples are kept short (a few ms) and
-    repeated many times: on a shared machine a long sample always contains
-    preemptions, while the median of short ones mostly does not."""
+    """Iteration counts.  A timing sample is the fastest of a few short
+    bursts (see _bench_work.BURSTS), and samples are repeated many times: on
+    a shared machine a long sample always contains preemptions."""
 
     def __init__(self, quick):
         self.quick = quick

@@ -16,6 +16,12 @@ import time
 
 _ns = time.perf_counter_ns
 
+# A timing sample is the fastest of BURSTS short bursts of the same work: on
+# a shared 2-vCPU VM a burst is often slowed 2-10x by preemption or by the
+# other tenant of the core; the fastest burst is the one that ran alone.
+# The callers then take medians over many such samples.
+BURSTS = 5
+
 
 class Impl:
     """One implementation under a common set of names."""
@@ -117,13 +123,16 @@ def roundtrip_ns(impl, n, depth=1):
     fiber suspended at Python depth `depth`."""
     f = fiber_at_depth(impl, depth, loop=True)
     sw = f.switch
-    loops = max(1, n // 10)
-    t0 = _ns()
-    for _ in range(loops):
-        sw(); sw(); sw(); sw(); sw(); sw(); sw(); sw(); sw(); sw()  # noqa: E702
-    t1 = _ns()
+    loops = max(1, n // (10 * BURSTS))
+    best = None
+    for _ in range(BURSTS):
+        t0 = _ns()
+        for _ in range(loops):
+            sw(); sw(); sw(); sw(); sw(); sw(); sw(); sw(); sw(); sw()  # noqa: E702
+        t = _ns() - t0
+        best = t if best is None or t < best else best
     _kill(f)
-    return (t1 - t0) / (loops * 10)
+    return best / (loops * 10)
 
 
 def roundtrip_generator_ns(n):
@@ -153,11 +162,15 @@ def create_run_ns(impl, n):
     """ns per fiber: create, start, run to the end, free."""
     F = impl.Fiber
     gc.collect()
-    t0 = _ns()
-    for _ in range(n):
-        F(_noop).switch()
-    t1 = _ns()
-    return (t1 - t0) / n
+    k = max(1, n // BURSTS)
+    best = None
+    for _ in range(BURSTS):
+        t0 = _ns()
+        for _ in range(k):
+            F(_noop).switch()
+        t = _ns() - t0
+        best = t if best is None or t < best else best
+    return best / k
 
 
 def create_run_generator_ns(n):
@@ -263,14 +276,17 @@ def reentry_ns(impl, n, width=64):
     """ns per round trip main -> fiber -> main, the fiber inside sorted(key=)."""
     f = reentry_fiber(impl, width)
     fs = f.switch
-    loops = max(1, n // 10)
-    t0 = _ns()
-    for _ in range(loops):
-        fs(); fs(); fs(); fs(); fs(); fs(); fs(); fs(); fs(); fs()  # noqa: E702
-    t1 = _ns()
+    loops = max(1, n // (10 * BURSTS))
+    best = None
+    for _ in range(BURSTS):
+        t0 = _ns()
+        for _ in range(loops):
+            fs(); fs(); fs(); fs(); fs(); fs(); fs(); fs(); fs(); fs()  # noqa: E702
+        t = _ns() - t0
+        best = t if best is None or t < best else best
     saved = impl.stack_saved(f)
     _kill(f)
-    return (t1 - t0) / (loops * 10), saved
+    return best / (loops * 10), saved
 
 
 # ---------------------------------------------------------------- subprocess workers
@@ -340,11 +356,15 @@ def work_live(impl_name, sizes, hot, switches, repeat):
         loops = max(1, switches // k)
         samples = []
         for _ in range(repeat):
-            t0 = _ns()
-            for _ in range(loops):
-                for s in pick:
-                    s(True)
-            samples.append((_ns() - t0) / (loops * k))
+            best = None
+            for _ in range(BURSTS):
+                t0 = _ns()
+                for _ in range(max(1, loops // BURSTS)):
+                    for s in pick:
+                        s(True)
+                t = _ns() - t0
+                best = t if best is None or t < best else best
+            samples.append(best / (max(1, loops // BURSTS) * k))
         samples.sort()
         out.append({
             "n": size,
@@ -395,7 +415,7 @@ def work_core(n, repeat):
     samples = []
     for _ in range(repeat):
         lib.fx_init()
-        samples.append(lib.fx_switch_ns(n))
+        samples.append(min(lib.fx_switch_ns(max(1, n // BURSTS)) for _ in range(BURSTS)))
         lib.fx_fini()
     samples.sort()
     return {"ns": samples[len(samples) // 2], "samples": samples, "n": n}
