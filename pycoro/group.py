@@ -42,7 +42,6 @@ def wait(tasks, timeout=None, return_when=ALL_COMPLETED):
     if cur in pending:
         raise RuntimeError("a task cannot wait for itself")
     hub = cur._hub
-    state = [done, pending]
 
     def on_done(t):  # runs synchronously when a task finishes
         pending.discard(t)
@@ -60,7 +59,6 @@ def wait(tasks, timeout=None, return_when=ALL_COMPLETED):
         for t in tasks:
             if t._joiners and on_done in t._joiners:
                 t._joiners.remove(on_done)
-    del state
     return set(done), set(pending)
 
 
