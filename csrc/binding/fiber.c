@@ -137,20 +137,30 @@ static PyFiber *resolve_target(PyFiber *target, int error)
 
 /* Switch from the running fiber to `target` with the payload parked in
  * th->pass*.  Returns what this fiber receives when it is resumed. */
-/* Before a new fiber starts, find its `run` in the fiber that starts it
- * (as greenlet does): a subclass's __getattribute__ or a descriptor may run
- * any code, even switches that start this very fiber.  The payload is kept
- * aside meanwhile.  Returns 1 if the fiber was started by that code (the
- * caller then switches to it as to any suspended fiber), 0 when `run` is
- * in place, -1 on error (the payload is dropped). */
-static int prepare_start(pyc_thread *th, PyFiber *target)
+/* Before a new fiber starts, the fiber that starts it looks up its `run`
+ * (greenlet's order): a subclass's run method, __getattribute__ or a
+ * descriptor may run any code, even switches that start this very fiber.
+ * The payload is kept aside meanwhile.  Returns 0 with *run_out set, 1 if
+ * that code started the fiber (switch to it as to any suspended fiber), -1
+ * with an exception (the payload is dropped). */
+static int prepare_start(pyc_thread *th, PyFiber *target, PyObject **run_out)
 {
-    if (target->run)
+    PyObject *run;
+    if (Py_TYPE(target) == th->mstate->fiber_type) {
+        /* The plain type: its data descriptor is all a lookup could find. */
+        run = Py_XNewRef(target->run);
+        if (!run) {
+            drop_payload(th);
+            PyErr_SetString(PyExc_AttributeError, "run");
+            return -1;
+        }
+        *run_out = run;
         return 0;
+    }
     pass_kind kind = th->pass;
     PyObject *value = th->pass_value, *kwargs = th->pass_kwargs;
     th->pass_value = th->pass_kwargs = NULL;
-    PyObject *run = PyObject_GetAttr((PyObject *)target, th->mstate->str_run);
+    run = PyObject_GetAttr((PyObject *)target, th->mstate->str_run);
     th->pass = kind;
     th->pass_value = value;
     th->pass_kwargs = kwargs;
@@ -162,18 +172,19 @@ static int prepare_start(pyc_thread *th, PyFiber *target)
         Py_DECREF(run);
         return 1;
     }
-    Py_XSETREF(target->run, run);
+    *run_out = run;
     return 0;
 }
 
 static PyObject *do_switch(pyc_thread *th, PyFiber *target)
 {
     PyFiber *origin = th->current;
+    PyObject *run = NULL;
     while (target && target->core.state != PC_SUSPENDED) {
         target = resolve_target(target, th->pass == PASS_ERROR);
         if (!target || target->core.state != PC_NEW)
             break;
-        int rc = prepare_start(th, target);
+        int rc = prepare_start(th, target, &run);
         if (rc < 0)
             return NULL;
         if (rc == 0)
@@ -189,11 +200,13 @@ static PyObject *do_switch(pyc_thread *th, PyFiber *target)
     pyc_pystate_save(&origin->pystate, th->ts);
     th->origin = origin;                    /* th->current's reference moves */
     th->current = (PyFiber *)Py_NewRef(target);
+    th->start_run = run;                    /* NULL unless target is new */
     int rc = pc_switch(&target->core);
     if (rc != PC_OK) {
         /* Nothing happened: we are still `origin`. */
         th->current = origin;
         th->origin = NULL;
+        Py_CLEAR(th->start_run);
         Py_DECREF(target);
         pyc_pystate_restore(&origin->pystate, th->ts);
         drop_payload(th);
@@ -215,6 +228,8 @@ static pc_fiber *fiber_entry(pc_fiber *core, void *arg)
     pyc_entry_frame ef;
     pyc_module_state *st = th->mstate;
 
+    PyObject *run = th->start_run;          /* looked up by prepare_start() */
+    th->start_run = NULL;
     PyObject *context = self->context;
     self->context = NULL;
     pyc_pystate_start(th->ts, &ef, &th->pool, context);
@@ -225,22 +240,19 @@ static pc_fiber *fiber_entry(pc_fiber *core, void *arg)
     PyFiber *from = th->origin;
     th->origin = NULL;
     PyObject *result = NULL;
-    int ok = 1;
-    if (th->trace && call_trace(th, st->str_switch, from, self) < 0)
-        ok = 0;
+    int ok = !th->trace || call_trace(th, st->str_switch, from, self) == 0;
     Py_XDECREF(from);
-
+    /* The fiber has started: drop what `run` was set to.  Its destructor
+     * may run any code, switches included: this fiber is a normal running
+     * fiber by now (greenlet behaves the same). */
+    Py_CLEAR(self->run);
     if (ok) {
-        PyObject *run = self->run;          /* found by prepare_start() */
-        self->run = NULL;
-        if (run) {
-            if (kind == PASS_VALUE)
-                result = PyObject_CallOneArg(run, value);
-            else
-                result = PyObject_Call(run, value, kwargs);
-            Py_DECREF(run);
-        }
+        if (kind == PASS_VALUE)
+            result = PyObject_CallOneArg(run, value);
+        else
+            result = PyObject_Call(run, value, kwargs);
     }
+    Py_DECREF(run);
     Py_XDECREF(value);
     Py_XDECREF(kwargs);
 
@@ -254,19 +266,35 @@ static pc_fiber *fiber_entry(pc_fiber *core, void *arg)
         Py_XDECREF(et);
         Py_XDECREF(etb);
     }
+
+    /* Hand the result to the nearest live ancestor.  A new one is started
+     * with it; if its run cannot even be found, that error goes further up
+     * (and the ancestor stays unstarted, as in greenlet). */
+    PyFiber *next = self->parent;
+    PyObject *next_run = NULL;
+    for (;;) {
+        th->pass = result ? PASS_VALUE : PASS_ERROR;
+        th->pass_value = result;
+        th->pass_kwargs = NULL;
+        result = NULL;
+        next = resolve_target(next, th->pass == PASS_ERROR);
+        if (!next || next->core.state != PC_NEW || prepare_start(th, next, &next_run) >= 0)
+            break;
+        next = next->parent;
+    }
+    if (!next || next == self) {
+        /* Every ancestor is dead: only possible if the thread is ending. */
+        PyErr_WriteUnraisable((PyObject *)self);
+        drop_payload(th);
+        th->pass = PASS_ARGS;
+        th->pass_value = Py_NewRef(st->empty_tuple);
+        next = th->main;
+    }
+
     /* Like greenlet, a finished fiber keeps the context it ran in. */
     self->context = Py_XNewRef(pyc_ts_context(th->ts));
     pyc_pystate_finish(th->ts, &th->pool);
-
-    PyFiber *next = resolve_target(self->parent, result == NULL);
-    if (!next) {
-        /* Every ancestor is dead: only possible if the thread is ending. */
-        PyErr_WriteUnraisable((PyObject *)self);
-        next = th->main;
-    }
-    th->pass = result ? PASS_VALUE : PASS_ERROR;
-    th->pass_value = result;
-    th->pass_kwargs = NULL;
+    th->start_run = next_run;
     th->origin = self;                      /* th->current's reference */
     th->current = (PyFiber *)Py_NewRef(next);
     return &next->core;
@@ -320,6 +348,13 @@ void pyc_kill_pending(pyc_thread *th)
     Py_DECREF(list);
 }
 
+/* Can a dropped suspended fiber be unwound with FiberExit from here? */
+static int can_kill_here(PyFiber *self)
+{
+    return self->core.state == PC_SUSPENDED && !self->is_main && self->thread->alive
+           && !pyc_is_finalizing();
+}
+
 /* Finalizer (PEP 442): a suspended fiber that nobody can resume any more is
  * unwound with FiberExit.  Another thread's fiber is handed to that thread,
  * which kills it at its next switch, fiber creation or current(). */
@@ -327,7 +362,7 @@ static void fiber_finalize(PyObject *o)
 {
     PyFiber *self = (PyFiber *)o;
     pyc_thread *th = self->thread;
-    if (self->core.state != PC_SUSPENDED || self->is_main || !th->alive || pyc_is_finalizing())
+    if (!can_kill_here(self))
         return;
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);             /* a finalizer leaves it alone */
@@ -399,6 +434,16 @@ static void fiber_dealloc(PyFiber *self)
     PyTypeObject *tp = Py_TYPE(self);
     if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
         return;                             /* resurrected */
+    if (can_kill_here(self)) {
+        /* Still suspended: its finalizer ran before (PEP 442 runs it once)
+         * and the fiber survived that FiberExit, was resurrected and is now
+         * dropped again.  Unwind it again, resurrected for the duration. */
+        Py_SET_REFCNT(self, 1);
+        fiber_finalize((PyObject *)self);
+        Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
+        if (Py_REFCNT(self) > 0)
+            return;                         /* resurrected again */
+    }
     PyObject_GC_UnTrack(self);
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);

@@ -55,6 +55,7 @@ struct pyc_thread {
     pass_kind pass;
     PyObject *pass_value;
     PyObject *pass_kwargs;
+    PyObject *start_run;     /* the callable a starting fiber runs */
     pyc_chunk_pool pool;
     Py_ssize_t refcnt;       /* one per fiber of this thread + one while alive */
     int alive;

@@ -229,12 +229,12 @@ def test_subclass_with_run_method_and_dict():
     assert w.__dict__ == {"n": 10}
 
 
-def test_run_argument_overrides_subclass_method():
+def test_subclass_run_method_wins_over_run_argument():
     class F(Fiber):
         def run(self):
             return "method"
 
-    assert F(run=lambda: "argument").switch() == "argument"
+    assert F(run=lambda: "argument").switch() == "method"     # as greenlet
     assert F().switch() == "method"
 
 
@@ -353,3 +353,43 @@ def test_subclass_without_del_is_cheap_to_free():
     assert Plain.__dict__.get("__del__") is None
     for _ in range(1000):
         Plain(lambda: None).switch()
+
+
+def test_finishing_into_unstarted_parent_whose_run_cannot_be_found():
+    class NoRun(Fiber):
+        def __getattribute__(self, name):
+            if name == "run":
+                raise LookupError("no run here")
+            return Fiber.__getattribute__(self, name)
+
+    parent = NoRun()
+    seen = []
+    child = Fiber(lambda: seen.append(42), parent=parent)
+    with pytest.raises(LookupError):
+        child.switch()            # child ran; starting its parent failed
+    assert seen == [42] and child.dead and not parent.started
+    with pytest.raises(LookupError):
+        child.switch()            # dead child: the parent is tried again
+    assert seen == [42]
+
+
+def test_old_run_is_released_inside_the_started_fiber():
+    main = current()
+    log = []
+
+    class RunCallable:
+        def __del__(self):
+            log.append("del")
+            main.switch("from __del__")
+
+    class G(Fiber):
+        def __getattribute__(self, name):
+            if name == "run":
+                return lambda: log.append("run")
+            return Fiber.__getattribute__(self, name)
+
+    g = G(RunCallable())
+    assert g.switch() == "from __del__"     # g started, then switched back
+    assert log == ["del"] and g.started and not g.dead
+    g.switch()
+    assert log == ["del", "run"] and g.dead

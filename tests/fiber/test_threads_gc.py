@@ -392,3 +392,31 @@ def test_dropped_foreign_fiber_is_killed_by_its_thread(trigger):
     t.join()
     assert log[0] == "finally"
     assert len(log) == (1 if trigger == "thread_end" else 2)
+
+
+def test_fiber_surviving_its_kill_is_killed_again_when_dropped_again():
+    main = current()
+    hub = Fiber(lambda: None)
+    kept = []
+    log = []
+
+    def worker():
+        try:
+            main.switch()
+        except FiberExit:
+            kept.append(current())           # resurrects the fiber
+            log.append(current().parent is main)
+            hub.switch()                     # and leaves without finishing
+        finally:
+            log.append("finally")
+
+    g = Fiber(worker, parent=hub)
+    g.switch()
+    del g
+    assert log == [True]                     # it survived the first FiberExit
+    assert kept and kept[0].parent is hub    # parent restored after the kill
+    ref = weakref.ref(kept[0])
+    del kept[:]
+    gc.collect()
+    assert ref() is None
+    assert log == [True, "finally"]          # the second drop unwound it
