@@ -177,11 +177,6 @@ class Task(Fiber):
         "_unretrieved", "_name", "_id", "_scopes", "_deferred",
     )
 
-    def __del__(self):
-        # Also works around a Fiber bug: a subclass without __del__ recurses
-        # through Fiber's own __del__ slot wrapper in fiber_finalize.
-        pass
-
     # -- public API --------------------------------------------------------
     @property
     def name(self):
