@@ -235,7 +235,8 @@ class Task(Fiber):
     def join(self, timeout=None):
         """Wait for the task to finish; return its result or re-raise its exception.
 
-        On timeout raises `Timeout` (the task keeps running).
+        On timeout raises `Timeout` (the task keeps running).  As in asyncio,
+        joining a cancelled task raises `Cancelled` in the joiner.
         """
         if self._state == _DONE:
             exc = self._exception
@@ -444,6 +445,10 @@ class _DeadlineScope(_Scope):
 
 def timeout(seconds):
     """``with timeout(s):`` raises `Timeout` (a TimeoutError) at the deadline.
+
+    The deadline fires once, at the task's suspension point (a task that never
+    suspends cannot be interrupted); code that catches the Timeout inside the
+    block and carries on is not interrupted again by the same scope.
 
     The exception's `.scope` is the scope that fired (nested scopes can tell
     which one did); `scope.fired` is True once its deadline passed.
@@ -874,8 +879,17 @@ class Hub:
             main_task = self._main = self._spawn(main, args, kwargs, "main")
             self._ready.append(main_task)
             self._loop()
-        except BaseException:
+        except Deadlock:
             self._abandon()
+            raise
+        except BaseException:
+            # The loop itself failed (e.g. KeyboardInterrupt while it waited
+            # in select()): unwind the tasks before propagating.
+            try:
+                self._cancel_all()
+                self._drain_after_deadlock()
+            finally:
+                self._abandon()
             raise
         finally:
             self._running = False

@@ -389,3 +389,28 @@ def test_hub_tasks_introspection_snapshot_types():
         assert isinstance(task, pycoro.Task) and state == "running" and isinstance(saved, int)
 
     pycoro.run(main)
+
+
+def test_keyboard_interrupt_in_the_loop_unwinds_tasks():
+    finals = []
+
+    def victim():
+        try:
+            pycoro.Event().wait()
+        finally:
+            finals.append("victim")
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    def main():
+        pycoro.spawn(victim)
+        pycoro.sleep(0)
+        pycoro.get_hub().call_soon_threadsafe(interrupt)  # runs in the hub loop
+        pycoro.Event().wait(timeout=30)
+        finals.append("main not interrupted")
+
+    with pytest.raises(KeyboardInterrupt):
+        pycoro.run(main)
+    assert finals == ["victim"]  # main was cancelled too, before it could append
+    assert pycoro.run(lambda: "again") == "again"
