@@ -60,9 +60,9 @@ class Sizes:
         self.live_switches = self.n(10_000 if q else 20_000)
         self.live_repeat = rep(5 if q else 15)
         self.core = self.n(200_000 if q else 500_000)
-        self.depth_repeat = rep(3)
+        self.depth_repeat = rep(3 if q else 9)
         self.depths = [1, 5, 20, 50] if q else [1, 2, 5, 10, 20, 50, 100]
-        self.depth_roundtrip = self.n(20_000 if q else 100_000)
+        self.depth_roundtrip = self.n(10_000 if q else 20_000)
         self.depth_rss_n = self.n(1_000 if q else 5_000, minimum=300)
 
     def n(self, base, minimum=10):
