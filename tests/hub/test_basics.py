@@ -152,15 +152,19 @@ def test_done_callbacks_run_from_the_hub():
     seen = []
 
     def main():
+        ev = pycoro.Event()
         t = pycoro.spawn(lambda: "r")
-        t.add_done_callback(lambda task: seen.append(("cb", task.result())))
+        t.add_done_callback(lambda task: seen.append(("cb", task.result(), pycoro.current_task())))
+        t.add_done_callback(lambda task: ev.set())
         t.join()
-        pycoro.sleep(0.001)  # let the hub loop run callbacks
-        t.add_done_callback(lambda task: seen.append("late"))
-        pycoro.sleep(0.001)
+        ev.wait()
+        ev.clear()
+        t.add_done_callback(lambda task: (seen.append("late"), ev.set()))
+        assert seen == [("cb", "r", None)]  # ran in the hub loop, not in a task
+        ev.wait()
 
     pycoro.run(main)
-    assert seen == [("cb", "r"), "late"]
+    assert seen == [("cb", "r", None), "late"]
 
 
 def test_contextvars_copied_at_spawn():
@@ -374,8 +378,10 @@ def test_remove_done_callback():
         t.add_done_callback(cb)
         t.add_done_callback(cb)
         assert t.remove_done_callback(cb) == 2
+        ev = pycoro.Event()
+        t.add_done_callback(lambda task: ev.set())  # callbacks run in order
         t.join()
-        pycoro.sleep(0.001)
+        ev.wait()
 
     pycoro.run(main)
     assert seen == []
