@@ -135,16 +135,14 @@ static PC_NO_ASAN void copy_bytes(char *dst, const char *src, size_t n)
 #endif
 }
 
-/* Grow f's copy to cover [stack_start, stop).  `must`: the caller cannot
- * fail (a finished fiber's last switch). */
-static PC_NO_ASAN int save_up_to(pc_fiber *f, char *stop, int must)
+/* Copy f's bytes up to `stop` to its heap buffer, growing it: the part of
+ * save_up_to() that does work.  `must`: the caller cannot fail (a finished
+ * fiber's last switch). */
+static __attribute__((noinline)) PC_NO_ASAN int save_more(pc_fiber *f, size_t need, int must)
 {
-    intptr_t need = stop - f->stack_start;   /* signed: stop may be below */
-    if (need <= (intptr_t)f->saved)
-        return 0;
-    if ((size_t)need > f->cap) {
+    if (need > f->cap) {
         pc_allocator *a = &f->thread->alloc;
-        size_t cap = (size_t)need < 256 ? 256 : (size_t)need;
+        size_t cap = need < 256 ? 256 : need;
         char *p = a->realloc_fn(a->ctx, f->copy, cap);
         /* A finished fiber's last switch has nobody to report to: retry (an
          * injected or passing failure), then give up loudly. */
@@ -157,9 +155,18 @@ static PC_NO_ASAN int save_up_to(pc_fiber *f, char *stop, int must)
         f->copy = p;
         f->cap = cap;
     }
-    copy_bytes(f->copy + f->saved, f->stack_start + f->saved, (size_t)need - f->saved);
-    f->saved = (size_t)need;
+    copy_bytes(f->copy + f->saved, f->stack_start + f->saved, need - f->saved);
+    f->saved = need;
     return 0;
+}
+
+/* Make f's heap copy cover [stack_start, stop). */
+static inline int save_up_to(pc_fiber *f, char *stop, int must)
+{
+    intptr_t need = stop - f->stack_start;   /* signed: stop may be below */
+    if (need <= (intptr_t)f->saved)
+        return 0;
+    return save_more(f, (size_t)need, must);
 }
 
 #ifdef PC_ASAN
@@ -184,10 +191,10 @@ static PC_NO_ASAN int save_up_to(pc_fiber *f, char *stop, int must)
  * already knows.  ASan's fake stacks (detect_stack_use_after_return) must
  * stay off: their frames are freed by comparing real stack addresses, which
  * stack copying reuses (the sanitizer lane runs with it off, the default). */
-static void asan_forget_stale_frames(char *sp, pc_fiber *tgt)
+static void asan_forget_stale_frames(char *sp, pc_fiber *tgt, int fresh)
 {
     char *lo, *hi;
-    if (tgt->state == PC_NEW) {
+    if (fresh) {
         lo = sp;
         hi = tgt->stack_stop;           /* the new fiber starts here */
     } else {
@@ -207,12 +214,14 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
     pc_fiber *cur = t->current, *tgt = t->target;
     pc_resume r = { NULL, PC_RESUME_FAIL };
     int dying = cur->state == PC_DYING;
+    int fresh = tgt->state == PC_NEW;
     char *stop;
 
-    if (!t->base)
-        t->base = sp;
-    if (tgt->state == PC_NEW) {
-        /* I4: start just below the starter, unless that is too deep. */
+    if (__builtin_expect(fresh, 0)) {
+        /* I4: start just below the starter, unless that is too deep.  The
+         * thread's first switch always starts a fiber: it sets the base. */
+        if (!t->base)
+            t->base = sp;
         stop = (char *)((uintptr_t)sp & ~(uintptr_t)15);
         if (t->base > stop && (size_t)(t->base - stop) > PC_NEST_LIMIT)
             stop = (char *)((uintptr_t)t->base & ~(uintptr_t)15);
@@ -222,12 +231,14 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
     }
 
     pc_fiber *owner = cur;
-    if (dying) {
+    if (__builtin_expect(dying, 0)) {
         owner = cur->prev;       /* a finished fiber's bytes are garbage */
     } else {
         cur->sp = sp;
         cur->stack_start = sp;
     }
+    /* Save what lies below `stop`: whole slices of the fibers entirely
+     * below it, then the part of the one that straddles it. */
     while (owner->stack_stop < stop) {
         if (save_up_to(owner, owner->stack_stop, dying))
             goto fail;
@@ -241,7 +252,7 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
         owner = owner->prev;
     tgt->prev = owner;
 
-    if (dying) {
+    if (__builtin_expect(dying, 0)) {
         cur->state = PC_DEAD;
         cur->prev = NULL;
         cur->stack_start = NULL;
@@ -250,25 +261,19 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
     }
     t->origin = cur;
     t->current = tgt;
+    tgt->state = PC_RUNNING;
 #ifdef PC_ASAN
-    asan_forget_stale_frames(sp, tgt);
+    asan_forget_stale_frames(sp, tgt, fresh);
 #endif
-    if (tgt->state == PC_NEW) {
-        tgt->state = PC_RUNNING;
-        r.sp = stop;
-        r.kind = PC_RESUME_NEW;
-    } else {
-        tgt->state = PC_RUNNING;
-        r.sp = tgt->sp;
-        r.kind = PC_RESUME_OLD;
-    }
+    r.sp = fresh ? stop : tgt->sp;
+    r.kind = fresh ? PC_RESUME_NEW : PC_RESUME_OLD;
     return r;
 
 fail:
     /* I3: the running fiber's stack goes on changing; drop its copy. */
     cur->saved = 0;
     cur->stack_start = NULL;
-    if (tgt->state == PC_NEW)
+    if (fresh)
         tgt->stack_stop = NULL;
     return r;
 }
