@@ -187,6 +187,25 @@ def test_contextvars_copied_at_spawn():
     assert var.get() == "unset"
 
 
+def test_contextvars_isolated_when_spawner_context_is_empty():
+    var = contextvars.ContextVar("var2", default="unset")
+
+    def child(value):
+        assert var.get() == "unset"
+        var.set(value)
+        pycoro.sleep(0)  # the sibling sets its own value meanwhile
+        return var.get()
+
+    def main():
+        assert len(contextvars.copy_context()) == 0
+        a = pycoro.spawn(child, "a")
+        b = pycoro.spawn(child, "b")
+        assert (a.join(), b.join()) == ("a", "b")
+        return var.get()
+
+    assert contextvars.Context().run(pycoro.run, main) == "unset"
+
+
 def test_current_task_and_tasks_introspection():
     def main():
         me = pycoro.current_task()
