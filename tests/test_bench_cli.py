@@ -103,7 +103,7 @@ def test_quick_json_has_every_measure():
     assert sum(c.values()) == len(IDS)
     # the human table went to stderr, with the closing count line
     assert "| measure" in p.stderr
-    assert "passed" in p.stderr and "failed" in p.stderr
+    assert "targets: " in p.stderr and " met, " in p.stderr and " missed, " in p.stderr
 
 
 @needs_subprocess
