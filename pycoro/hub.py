@@ -728,14 +728,14 @@ class Hub:
         waiters = self._fd_waiters.get(fd)
         sel = self._selector
         if waiters is None:
-            waiters = self._fd_waiters[fd] = [None, None]
-            waiters[idx] = cur
+            # (register first: it raises for fds epoll refuses, e.g. regular files)
             sel.register(fd, selectors.EVENT_READ if idx == 0 else selectors.EVENT_WRITE)
+            waiters = self._fd_waiters[fd] = [None, None]
         else:
             if waiters[idx] is not None:
                 raise RuntimeError(f"fd {fd} already has a task waiting to {'read' if idx == 0 else 'write'}")
-            waiters[idx] = cur
             sel.modify(fd, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        waiters[idx] = cur
         self._nfd += 1
         try:
             if not _park_timeout(cur, timeout):

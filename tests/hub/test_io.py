@@ -212,3 +212,16 @@ def test_io_wait_does_not_starve_and_is_not_starved():
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_fd_the_selector_refuses_leaves_no_trace(tmp_path):
+    path = tmp_path / "regular"
+    path.write_bytes(b"data")
+    with open(path, "rb") as f:
+        def main():
+            with pytest.raises(OSError):  # epoll refuses regular files (EPERM)
+                pycoro.wait_readable(f)
+            hub = pycoro.get_hub()
+            assert hub._fd_waiters == {} and hub._nfd == 0
+
+        pycoro.run(main)
