@@ -99,7 +99,7 @@ typedef struct {
     int trash_delete_nesting;
 #endif
 #if PYC_PY314
-    struct _PyExecutorObject *current_executor;
+    __typeof__(((PyThreadState *)0)->current_executor) current_executor;
     _PyStackRef *stackpointer;
 #endif
     _PyStackChunk *datastack_chunk;
@@ -509,10 +509,11 @@ PyObject *pyc_pystate_frame(pyc_pystate *ps, PyThreadState *ts)
 #if PYC_PY314
 /* Visit a _PyStackRef only when it owns a reference: NULL, tagged ints and
  * borrowed/deferred references (the low tag bit set) are left out. */
-#  define VISIT_STACKREF(ref) do {                                   \
-        _PyStackRef r_ = (ref);                                      \
-        if (!PyStackRef_IsNull(r_) && (r_.bits & Py_TAG_BITS) == 0)  \
-            Py_VISIT(PyStackRef_AsPyObjectBorrow(r_));               \
+#  define VISIT_STACKREF(ref) do {                                    \
+        _PyStackRef r_ = (ref);                                       \
+        if (r_.bits != 0 && !PyStackRef_IsNull(r_)                    \
+            && (r_.bits & Py_TAG_BITS) == 0)                          \
+            Py_VISIT(PyStackRef_AsPyObjectBorrow(r_));                \
     } while (0)
 #endif
 

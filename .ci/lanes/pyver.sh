@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# One CPython version: build pycoro from its sdist, install it into a fresh
+# venv, run the WHOLE test suite against the installed package, and print the
+# switch round-trip ratio vs greenlet on that version.
+#
+#   bash .ci/lanes/pyver.sh 3.11|3.12|3.13|3.14
+#
+# Where each interpreter comes from on these machines:
+#   3.11         the host's python3 (pyenv, the image's default)
+#   3.12, 3.13   pyenv builds shipped in the image ($PYENV_ROOT/versions/3.1x.*)
+#   3.14         Debian sid's python3.14-dev in a debootstrap chroot (~1 min to
+#                make; kept in $PYVER_LAB between runs, PYVER_FRESH=1 rebuilds)
+#
+# Why the tests cannot import the checkout's pycoro/ by accident: they run
+# from the UNPACKED SDIST (so a file missing from MANIFEST.in fails here)
+# with its pycoro/ source folder deleted.  `python -m pytest` puts the cwd on
+# sys.path (the tests import `tests.core.ffi_build` etc. from there, and the
+# C core sources next to them), but with no pycoro/ folder in the cwd the only
+# `pycoro` on sys.path is the one pip installed from the sdist; the lane checks
+# pycoro.__file__ before running pytest.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+
+# ---- inside: run with the interpreter, in a work dir (host or chroot) -------
+if [ "${1:-}" = --inner ]; then
+    PY=$2; SRC=$3; W=$4
+    T0=$SECONDS
+    step() { echo "---- [$("$PY" -c 'import platform; print(platform.python_version())')] $* ($((SECONDS - T0)) s)"; }
+    rm -rf "$W"; mkdir -p "$W"
+    step "venv + build and test dependencies"
+    "$PY" -m venv "$W/venv"
+    VPY=$W/venv/bin/python
+    "$VPY" -m pip install -q build setuptools wheel pytest cffi hypothesis greenlet pytest-benchmark
+    if ! "$VPY" -m pip install -q gevent >"$W/gevent.log" 2>&1; then
+        echo "gevent does not install on this version (its tests skip):"; tail -3 "$W/gevent.log"
+    fi
+    step "python -m build --sdist"
+    "$VPY" -m build --sdist --no-isolation --outdir "$W/dist" "$SRC" >"$W/build.log" 2>&1 \
+        || { tail -30 "$W/build.log"; exit 1; }
+    SDIST=$(ls "$W"/dist/pycoro-*.tar.gz)
+    if tar -tzf "$SDIST" | grep -E '\.(so|o)$'; then
+        echo "the sdist contains build products"; exit 1
+    fi
+    step "pip install $(basename "$SDIST")"
+    "$VPY" -m pip install -q --no-build-isolation "$SDIST"
+    step "unpack the sdist (without pycoro/) and run the whole suite"
+    mkdir -p "$W/run"
+    tar -xzf "$SDIST" -C "$W/run" --strip-components=1
+    rm -rf "$W/run/pycoro"
+    cd "$W/run"
+    "$VPY" - "$W/venv" <<'EOF'
+import os, sys, pycoro, pycoro._pycoro as ext
+venv = os.path.realpath(sys.argv[1])
+for m in (pycoro, ext):
+    assert os.path.realpath(m.__file__).startswith(venv), "not the installed package: %s" % m.__file__
+print("testing the installed package:", os.path.dirname(ext.__file__))
+EOF
+    set +e
+    "$VPY" -m pytest -q -p no:cacheprovider tests 2>&1 | tee "$W/pytest.log" | tail -25
+    rc=${PIPESTATUS[0]}
+    set -e
+    echo "pytest summary: $(tail -1 "$W/pytest.log")"
+    [ "$rc" = 0 ] || exit "$rc"
+    step "switch round trip vs greenlet"
+    "$VPY" "$SRC/.ci/lanes/switch_ratio.py"
+    step "done"
+    exit 0
+fi
+
+# ---- outside: find the interpreter --------------------------------------------
+VER=${1:?usage: pyver.sh 3.11|3.12|3.13|3.14}
+PROJ=$(cd "$(dirname "$0")/../.." && pwd)
+LAB=${PYVER_LAB:-/tmp/pycoro-pyver}
+mkdir -p "$LAB"
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null
+
+pyenv_python() {  # newest $PYENV_ROOT/versions/$1.N (not a 't' build)
+    local d
+    d=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".* 2>/dev/null | grep -E "/$1\.[0-9]+$" | sort -V | tail -1 || true)
+    [ -n "$d" ] && [ -x "$d/bin/python$1" ] && echo "$d/bin/python$1"
+}
+
+case "$VER" in
+3.11|3.12|3.13)
+    PY=$(pyenv_python "$VER" || true)
+    [ -n "$PY" ] || PY=$(command -v "python$VER" || true)
+    [ -n "$PY" ] || { echo "no CPython $VER here"; exit 1; }
+    exec bash "$PROJ/.ci/lanes/pyver.sh" --inner "$PY" "$PROJ" "$LAB/work-$VER"
+    ;;
+3.14)
+    CH=$LAB/chroot-sid
+    if [ "${PYVER_FRESH:-0}" = 1 ] || [ ! -f "$CH/.ready" ]; then
+        if [ -d "$CH" ]; then
+            mountpoint -q "$CH/proc" && umount "$CH/proc"
+            rm -rf "$CH"
+        fi
+        apt-get install -y -qq --no-install-recommends debootstrap ca-certificates >/dev/null
+        echo "---- debootstrap --variant=minbase sid"
+        debootstrap --variant=minbase sid "$CH" http://deb.debian.org/debian >"$LAB/debootstrap.log" 2>&1 \
+            || { tail -20 "$LAB/debootstrap.log"; exit 1; }
+        # the mirror's sid Release file can be past Valid-Until (frozen snapshot)
+        echo 'Acquire::Check-Valid-Until "false";' >"$CH/etc/apt/apt.conf.d/99no-check-valid-until"
+        echo "---- apt-get install python3.14-dev python3.14-venv gcc in the chroot"
+        chroot "$CH" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive \
+            sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends python3.14-dev python3.14-venv gcc libc6-dev ca-certificates && apt-get clean' \
+            >"$LAB/chroot-apt.log" 2>&1 || { tail -20 "$LAB/chroot-apt.log"; exit 1; }
+        # pip in the chroot needs the host's extra CA certificates (TLS proxy)
+        if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+            mkdir -p "$CH/usr/local/share/ca-certificates"
+            cp /usr/local/share/ca-certificates/*.crt "$CH/usr/local/share/ca-certificates/"
+            chroot "$CH" /usr/sbin/update-ca-certificates >/dev/null 2>&1
+        fi
+        touch "$CH/.ready"
+    fi
+    mountpoint -q "$CH/proc" || mount -t proc proc "$CH/proc"
+    trap 'mountpoint -q "$CH/proc" && umount "$CH/proc"' EXIT
+    # a copy of the checkout (its tracked and untracked-but-not-ignored files)
+    rm -rf "$CH/src/pycoro"; mkdir -p "$CH/src/pycoro"
+    (cd "$PROJ" && { git ls-files -co --exclude-standard 2>/dev/null || find . -type f -not -path './.git/*'; } \
+        | grep -v -E '\.(so|o)$' | tar -cf - -T -) | tar -C "$CH/src/pycoro" -xf -
+    chroot "$CH" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 \
+        PIP_DISABLE_PIP_VERSION_CHECK=1 \
+        bash /src/pycoro/.ci/lanes/pyver.sh --inner /usr/bin/python3.14 /src/pycoro /srv/work-3.14
+    ;;
+*)
+    echo "unsupported version $VER"; exit 2 ;;
+esac
