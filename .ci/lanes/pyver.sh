@@ -72,8 +72,9 @@ VER=${1:?usage: pyver.sh 3.11|3.12|3.13|3.14}
 PROJ=$(cd "$(dirname "$0")/../.." && pwd)
 LAB=${PYVER_LAB:-/tmp/pycoro-pyver}
 mkdir -p "$LAB"
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null
+# other jobs on the machine may hold the apt locks: wait for them
+for _ in $(seq 60); do apt-get -o DPkg::Lock::Timeout=600 update -qq && break; sleep 10; done
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends gcc libc6-dev >/dev/null
 
 pyenv_python() {  # newest $PYENV_ROOT/versions/$1.N (not a 't' build)
     local d
@@ -95,7 +96,7 @@ case "$VER" in
             mountpoint -q "$CH/proc" && umount "$CH/proc"
             rm -rf "$CH"
         fi
-        apt-get install -y -qq --no-install-recommends debootstrap ca-certificates >/dev/null
+        apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends debootstrap ca-certificates >/dev/null
         echo "---- debootstrap --variant=minbase sid"
         debootstrap --variant=minbase sid "$CH" http://deb.debian.org/debian >"$LAB/debootstrap.log" 2>&1 \
             || { tail -20 "$LAB/debootstrap.log"; exit 1; }
