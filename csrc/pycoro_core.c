@@ -266,7 +266,7 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
     asan_forget_stale_frames(sp, tgt, fresh);
 #endif
     r.sp = fresh ? stop : tgt->sp;
-    r.kind = fresh ? PC_RESUME_NEW : PC_RESUME_OLD;
+    r.kind = fresh ? PC_RESUME_NEW : tgt->saved ? PC_RESUME_OLD : PC_RESUME_LIVE;
     return r;
 
 fail:

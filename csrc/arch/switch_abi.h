@@ -7,6 +7,8 @@
 #define PC_RESUME_FAIL 0   /* allocation failed: return -1, nothing switched */
 #define PC_RESUME_OLD 1    /* sp := saved block of a suspended fiber, restore */
 #define PC_RESUME_NEW 2    /* sp := stack_stop of a new fiber, call its main */
+#define PC_RESUME_LIVE 3   /* sp := saved block of a suspended fiber whose bytes
+                              are all still on the stack: nothing to restore */
 
 /* Size of the register block each switch pushes (see the .S offset tables). */
 #define PC_X86_64_FRAME_SIZE 0x40

@@ -46,11 +46,17 @@ PC_SYM(pc__switch_asm):
     mov     x19, x0                         /* keep t across the call (x19 is saved) */
     mov     x1, sp                          /* arg 2: our register block */
     bl      PC_SYM(pc__switch_save)         /* x0 = sp to go on at, x1 = verdict */
+    cmp     x1, #PC_RESUME_LIVE             /* resume, its bytes all in place? */
+    b.eq    6f
     cmp     x1, #PC_RESUME_OLD              /* resume a suspended fiber? */
     b.eq    2f
     cmp     x1, #PC_RESUME_NEW              /* start a new fiber? */
     b.eq    3f
     mov     w0, #-1                         /* failure: pop our own block, return -1 */
+    b       1f
+6:
+    mov     sp, x0                          /* the target's register block */
+    mov     w0, #0                          /* the resumed pc_switch returns 0 */
     b       1f
 2:
     mov     sp, x0                          /* the target's register block */
@@ -58,8 +64,12 @@ PC_SYM(pc__switch_asm):
     bl      PC_SYM(pc__switch_restore)      /* copy its saved bytes back above sp */
     mov     w0, #0                          /* the resumed pc_switch returns 0 */
 1:
-    ldr     x9, [sp, #0xa0]                 /* restore FPCR */
-    msr     fpcr, x9
+    ldr     x9, [sp, #0xa0]                 /* the incoming FPCR */
+    mrs     x10, fpcr                       /* the outgoing FPCR */
+    cmp     x9, x10
+    b.eq    4f                              /* equal: skip the (slow) write */
+    msr     fpcr, x9                        /* restore FPCR */
+4:
     ldp     d8, d9, [sp, #0x00]
     ldp     d10, d11, [sp, #0x10]
     ldp     d12, d13, [sp, #0x20]

@@ -45,11 +45,17 @@ PC_SYM(pc__switch_asm):
     movq    %rdi, %rbx                  /* keep t across the call (rbx is saved) */
     movq    %rsp, %rsi                  /* arg 2: our register block */
     call    PC_SYM(pc__switch_save)     /* rax = sp to go on at, rdx = verdict */
+    cmpq    $PC_RESUME_LIVE, %rdx       /* resume, its bytes all in place? */
+    je      6f
     cmpq    $PC_RESUME_OLD, %rdx        /* resume a suspended fiber? */
     je      2f
     cmpq    $PC_RESUME_NEW, %rdx        /* start a new fiber? */
     je      3f
     movl    $-1, %eax                   /* failure: pop our own block, return -1 */
+    jmp     1f
+6:
+    movq    %rax, %rsp                  /* the target's register block */
+    xorl    %eax, %eax                  /* the resumed pc_switch returns 0 */
     jmp     1f
 2:
     movq    %rax, %rsp                  /* the target's register block */
@@ -57,8 +63,24 @@ PC_SYM(pc__switch_asm):
     call    PC_SYM(pc__switch_restore)  /* copy its saved bytes back above rsp */
     xorl    %eax, %eax                  /* the resumed pc_switch returns 0 */
 1:
+    /* Reload the control words only when they differ: the loads stall the
+     * pipeline, the stores and compares do not.  The red zone below rsp is
+     * scratch space.  MXCSR is compared on its control bits (0xffc0:
+     * rounding, masks, FTZ, DAZ); its sticky exception flags are not part
+     * of a fiber's state (as on ARM64, where FPSR is not switched). */
+    stmxcsr -8(%rsp)                    /* the outgoing fiber's MXCSR */
+    movl    -8(%rsp), %ecx
+    xorl    (%rsp), %ecx
+    testl   $0xffc0, %ecx               /* same control bits? */
+    jz      4f
     ldmxcsr (%rsp)                      /* restore MXCSR */
+4:
+    fnstcw  -8(%rsp)                    /* the outgoing x87 control word */
+    movzwl  -8(%rsp), %ecx
+    cmpw    4(%rsp), %cx
+    je      5f
     fldcw   4(%rsp)                     /* restore the x87 control word */
+5:
     addq    $8, %rsp                    /* drop the control-word slot */
     popq    %r15
     popq    %r14
