@@ -14,6 +14,15 @@ Python frame to a switch.  What it adds:
   same C state).  Only main fibers are adopted this way: a non-main fiber
   created as a plain `Fiber` by other pycoro code stays what it is.
 
+* `greenlet(run=None, parent=None)`: like greenlet, an explicit `run=None`
+  is stored (`g.run` is None, switching fails with TypeError), an omitted
+  run is missing (`g.run` and the first switch raise AttributeError).
+  `run` itself is Fiber's C attribute: no Python frame runs when a greenlet
+  starts.
+* a `parent` on another thread: greenlet lets an unstarted greenlet take
+  one and fails when it is switched to; a Fiber belongs to the thread that
+  created it, so the assignment itself raises greenlet's switch error.
+
 `GreenletExit` *is* `pycoro.FiberExit` (what pycoro throws into a collected
 fiber and what `throw()` throws by default), so `except GreenletExit` sees
 exactly what greenlet code expects.  `error` is `pycoro.FiberError`.
@@ -21,7 +30,6 @@ exactly what greenlet code expects.  `error` is `pycoro.FiberError`.
 The behaviour matched is greenlet's at `__version__`.
 """
 import contextvars
-import weakref
 
 from .. import _pycoro
 
@@ -98,15 +106,33 @@ _started = Fiber.__dict__["started"].__get__
 _dead = Fiber.__dict__["dead"].__get__
 _is_main = Fiber.__dict__["is_main"].__get__
 
-# The context a dead greenlet reports (greenlet keeps a dead greenlet's
-# gr_context readable and assignable; a dead Fiber has none).
-_dead_contexts = weakref.WeakKeyDictionary()
+_run_set = _fiber_run.__set__
+_context_get = _fiber_context.__get__
+_context_set = _fiber_context.__set__
+
+_UNSET = object()     # greenlet() without run: no run (greenlet(None): run is None)
 
 _ENDED_THREAD = "cannot switch to a fiber of a thread that has ended"
 
-_PARENT_ERRORS = {
-    "parent cannot be a fiber of a different thread": "parent cannot be on a different thread",
-}
+_OTHER_THREAD_PARENT = "parent cannot be a fiber of a different thread"
+
+
+def _main_of(fiber):
+    while True:
+        p = _parent_get(fiber)
+        if p is None:
+            return fiber
+        fiber = p
+
+
+def _switch_to_other_thread_error(parent):
+    """The greenlet.error greenlet raises when a greenlet whose parent is on
+    another thread is switched to from this one."""
+    expected = _main_of(parent)
+    if _dead(expected):
+        return error("cannot switch to a different thread (which happens to have exited)")
+    return error("Cannot switch to a different thread\n\tCurrent:  %r\n\tExpected: %r"
+                 % (_adopt(_main_of(_current())), _adopt(expected)))
 
 
 def _exception_instance(typ, val, tb):
@@ -160,6 +186,12 @@ class greenlet(Fiber):
         if type(cls) is not type and "__new__" not in cls.__dict__:
             cls.__new__ = _checked_new
 
+    def __init__(self, run=_UNSET, parent=None):
+        if run is not _UNSET:
+            _run_set(self, run)
+        if parent is not None:
+            self.parent = parent
+
     # -- parent ----------------------------------------------------------
     @property
     def parent(self):
@@ -179,44 +211,22 @@ class greenlet(Fiber):
         try:
             _parent_set(self, value)
         except ValueError as e:
-            msg = _PARENT_ERRORS.get(str(e))
-            if msg is None:
+            if str(e) != _OTHER_THREAD_PARENT:
                 raise
-            raise ValueError(msg) from None
+            if not _started(self):
+                raise _switch_to_other_thread_error(value) from None
+            raise ValueError("parent cannot be on a different thread") from None
 
     @parent.deleter
     def parent(self):
         raise AttributeError("can't delete attribute")
 
-    # -- run ---------------------------------------------------------------
-    @property
-    def run(self):
-        """The callable run at the first switch (until the greenlet starts)."""
-        if not _started(self):
-            try:
-                return _fiber_run.__get__(self)
-            except AttributeError:
-                # greenlet(run=None) without a run method: greenlet
-                # reports None; switching still fails with AttributeError.
-                return None
-        raise AttributeError("run")
-
-    @run.setter
-    def run(self, value):
-        _fiber_run.__set__(self, value)
-
-    @run.deleter
-    def run(self):
-        _fiber_run.__delete__(self)
-
     # -- gr_context ----------------------------------------------------------
     @property
     def gr_context(self):
         """The greenlet's contextvars.Context (None: an empty one)."""
-        if _dead(self):
-            return _dead_contexts.get(self)
         try:
-            return _fiber_context.__get__(self)
+            return _context_get(self)
         except ValueError:
             raise ValueError("cannot get context of a greenlet that is running "
                              "in a different thread") from None
@@ -225,14 +235,8 @@ class greenlet(Fiber):
     def gr_context(self, value):
         if value is not None and type(value) is not contextvars.Context:
             raise TypeError("greenlet context must be a contextvars.Context or None")
-        if _dead(self):
-            if value is None:
-                _dead_contexts.pop(self, None)
-            else:
-                _dead_contexts[self] = value
-            return
         try:
-            _fiber_context.__set__(self, value)
+            _context_set(self, value)
         except ValueError:
             raise ValueError("cannot set context of a greenlet that is running "
                              "in a different thread") from None
@@ -249,8 +253,7 @@ class greenlet(Fiber):
             if self:                            # running or suspended: Fiber's
                 return _fiber_throw(self, typ, val, tb)
             if not _started(self):
-                if getattr(self, "run") is None:    # greenlet looks run up first
-                    raise AttributeError("run")
+                getattr(self, "run")    # greenlet looks run up first (AttributeError if none)
             exc = _exception_instance(typ, val, tb)
             if isinstance(exc, GreenletExit):
                 # greenlet raises it in the greenlet, which ends with it; an

@@ -207,3 +207,95 @@ def test_version_and_names():
         assert hasattr(G, name)
     assert G.error is pycoro.FiberError
     assert issubclass(G.error, Exception)
+
+
+def test_run_omitted_none_and_subclass_method():
+    with pytest.raises(AttributeError):
+        G.greenlet().run                             # no run at all
+    with pytest.raises(AttributeError):
+        G.greenlet().switch()
+    g = G.greenlet(None)                             # an explicit None is a run
+    assert g.run is None
+    with pytest.raises(TypeError):
+        g.switch()
+    f = lambda: 1
+    g = G.greenlet(f)
+    assert g.run is f
+    g.switch()
+    with pytest.raises(AttributeError):
+        g.run                                        # gone once started
+
+    class Sub(G.greenlet):
+        def run(self):
+            return "method"
+    assert Sub(run=lambda: "argument").switch() == "method"
+    assert Sub(None).switch() == "method"
+
+
+def test_no_python_frame_on_the_start_path():
+    def body():
+        return 1
+    g = G.greenlet(body)
+    calls = []
+    sys.setprofile(lambda frame, event, arg: calls.append((event, frame.f_code.co_name)))
+    try:
+        g.switch()
+    finally:
+        sys.setprofile(None)
+    assert [c for c in calls if c[0] == "call"] == [("call", "body")]
+
+
+def test_gr_context_kept_after_death():
+    var = contextvars.ContextVar("var")
+
+    def run():
+        var.set(1)
+    g = G.greenlet(run)
+    g.switch()
+    assert g.dead
+    assert g.gr_context is not None and g.gr_context[var] == 1
+
+
+def _other_thread_greenlet(keep_running):
+    """A finished greenlet of another thread (that thread still running
+    when keep_running is an Event, which the caller must set)."""
+    out, ready = [], threading.Event()
+
+    def worker():
+        g = G.greenlet(lambda: None)
+        g.switch()
+        out.append(g)
+        ready.set()
+        if keep_running:
+            keep_running.wait(10)
+    t = threading.Thread(target=worker)
+    t.start()
+    ready.wait(10)
+    if not keep_running:
+        t.join(10)
+    return out[0], t
+
+
+def test_unstarted_parent_on_another_thread_raises_greenlet_switch_error():
+    other, t = _other_thread_greenlet(None)          # its thread has exited
+    g = G.greenlet(lambda: None)
+    with pytest.raises(G.error) as e:
+        g.parent = other
+    assert str(e.value) == "cannot switch to a different thread (which happens to have exited)"
+    assert g.parent is G.getcurrent()
+
+    stop = threading.Event()
+    other, t = _other_thread_greenlet(stop)
+    try:
+        with pytest.raises(G.error) as e:
+            G.greenlet(lambda: None, parent=other)
+        assert str(e.value).startswith("Cannot switch to a different thread\n\tCurrent:")
+        assert "Expected:" in str(e.value)
+        started = G.greenlet(lambda: G.getcurrent().parent.switch())
+        started.switch()
+        with pytest.raises(ValueError) as e:
+            started.parent = other
+        assert str(e.value) == "parent cannot be on a different thread"
+    finally:
+        stop.set()
+        t.join(10)
