@@ -157,6 +157,34 @@ def _exception_instance(typ, val, tb):
     return exc
 
 
+def _end_unstarted(g, exc):
+    """Start the unstarted greenlet `g` only to end it with `exc` as its
+    result (greenlet: a GreenletExit thrown at a greenlet that has not
+    started ends it without calling run; its parent gets the exception as
+    the value).  Fiber starts a subclass instance with what getattr(g,
+    "run") gives, which may be a run method: for the start `g` is given a
+    class whose run is the slot (plain greenlet, or for a subclass with
+    __slots__ a same-layout subclass of its own) and gets its class back
+    as it starts."""
+    cls = type(g)
+    if cls is greenlet or (cls.__getattribute__ is Fiber.__getattribute__
+                           and getattr(cls, "run", None) is _fiber_run):
+        _run_set(g, lambda *a, **k: exc)
+        return _fiber_switch(g)
+
+    def end(*a, **k):
+        g.__class__ = cls
+        return exc
+    try:
+        g.__class__ = greenlet
+    except TypeError:                   # __slots__: another layout
+        g.__class__ = type(cls)(cls.__name__, (cls,), {
+            "__slots__": (), "run": _fiber_run,
+            "__getattribute__": Fiber.__getattribute__})
+    _run_set(g, end)
+    return _fiber_switch(g)
+
+
 def _checked_new(cls, *args, **kwargs):
     abstract = getattr(cls, "__abstractmethods__", None)
     if abstract:
@@ -259,8 +287,7 @@ class greenlet(Fiber):
                 # greenlet raises it in the greenlet, which ends with it; an
                 # ending GreenletExit is a return value for the parent.
                 if not _started(self):
-                    _fiber_run.__set__(self, lambda *a, **k: exc)
-                    return _fiber_switch(self)
+                    return _end_unstarted(self, exc)
                 return _fiber_switch(self, exc)
             return _fiber_throw(self, typ, val, tb)
         except error as e:

@@ -299,3 +299,22 @@ def test_unstarted_parent_on_another_thread_raises_greenlet_switch_error():
     finally:
         stop.set()
         t.join(10)
+
+
+def test_greenletexit_at_unstarted_subclass_does_not_run_it():
+    ran = []
+
+    class Sub(G.greenlet):
+        def run(self):
+            ran.append(1)
+
+    class Slotted(G.greenlet):
+        __slots__ = ("x",)
+
+        def run(self):
+            ran.append(2)
+    for cls in (Sub, Slotted):
+        g = cls()
+        assert isinstance(g.throw(), G.GreenletExit)
+        assert g.dead and type(g) is cls
+    assert ran == []
