@@ -56,7 +56,7 @@ for m in (pycoro, ext):
 print("testing the installed package:", os.path.dirname(ext.__file__))
 EOF
     set +e
-    "$VPY" -m pytest -q -p no:cacheprovider tests 2>&1 | tee "$W/pytest.log" | tail -25
+    "$VPY" -m pytest -q -rs -p no:cacheprovider tests 2>&1 | tee "$W/pytest.log" | tail -25
     rc=${PIPESTATUS[0]}
     set -e
     echo "pytest summary: $(tail -1 "$W/pytest.log")"
