@@ -78,6 +78,9 @@ PyFiber *pyc_fiber_new_main(pyc_module_state *st, pyc_thread *th);
 pyc_module_state *pyc_state_of_type(PyTypeObject *tp);
 void pyc_kill_pending(pyc_thread *th);
 
+/* chunks.c: cache overflow data-stack chunks (process-wide, idempotent) */
+void pyc_chunk_cache_install(void);
+
 /* capi.c: adds the pycoro._pycoro._C_API capsule (pycoro/include/pycoro.h) */
 int pyc_capi_add(PyObject *module, pyc_module_state *st);
 

@@ -69,8 +69,12 @@
 #include <string.h>
 
 /* Root data-stack chunk of a new fiber.  CPython never frees a chunk whose
- * `previous` is NULL (pushes skip its first slot), so these stay ours. */
-#define PYC_CHUNK_SIZE (16 * 1024)
+ * `previous` is NULL (pushes skip its first slot), so these stay ours.
+ * Small on purpose: it holds a handful of frames, which keeps a suspended
+ * fiber at a couple of KiB; deeper calls get CPython's 16 KiB overflow
+ * chunks, which chunks.c caches so that crossing the boundary costs no
+ * mmap/munmap. */
+#define PYC_CHUNK_SIZE 1024
 
 typedef __typeof__(((PyThreadState *)0)->datastack_top) stack_slot_ptr;
 

@@ -1,0 +1,49 @@
+/* A cache in front of CPython's arena allocator for data-stack chunks.
+ *
+ * A fiber starts on a small root chunk of its own (pystate.c), so that a
+ * suspended fiber costs little memory.  When its Python frames outgrow it,
+ * CPython pushes an overflow chunk of DATA_STACK_CHUNK_SIZE bytes through
+ * the arena allocator (an mmap) and pops it (a munmap) when the call that
+ * needed it returns: a fiber whose calls keep crossing that boundary would
+ * pay two system calls per call.  Keeping a few freed chunks of exactly that
+ * size makes the crossing as cheap as a list pop.  Every other request (the
+ * object allocator's arenas) goes straight to the allocator that was
+ * installed before.  The allocator is process-wide and called with the GIL
+ * held (free-threaded builds are refused at import).
+ */
+#include "fiber.h"
+
+/* CPython's DATA_STACK_CHUNK_SIZE (the same in 3.11-3.14). */
+#define CHUNK_SIZE (16 * 1024)
+#define CACHE_MAX 64
+
+static PyObjectArenaAllocator underlying;
+static void *cache[CACHE_MAX];
+static int cached;
+static int installed;
+
+static void *cached_alloc(void *ctx, size_t size)
+{
+    if (size == CHUNK_SIZE && cached > 0)
+        return cache[--cached];
+    return underlying.alloc(underlying.ctx, size);
+}
+
+static void cached_free(void *ctx, void *ptr, size_t size)
+{
+    if (size == CHUNK_SIZE && cached < CACHE_MAX) {
+        cache[cached++] = ptr;
+        return;
+    }
+    underlying.free(underlying.ctx, ptr, size);
+}
+
+void pyc_chunk_cache_install(void)
+{
+    if (installed)
+        return;
+    installed = 1;
+    PyObject_GetArenaAllocator(&underlying);
+    PyObjectArenaAllocator ours = { NULL, cached_alloc, cached_free };
+    PyObject_SetArenaAllocator(&ours);
+}
