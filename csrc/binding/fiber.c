@@ -109,11 +109,12 @@ static PyObject *arrive(pyc_thread *th, PyFiber *self)
 /* ------------------------------------------------------------------ */
 /* switching                                                            */
 
+/* An exception thrown at a new fiber ends it unstarted; like any finished
+ * fiber it keeps its context (greenlet keeps gr_context too). */
 static void kill_unstarted(PyFiber *f)
 {
     f->core.state = PC_DEAD;
     Py_CLEAR(f->run);
-    Py_CLEAR(f->context);
 }
 
 /* Where a switch to `target` lands: a dead fiber passes to its nearest live

@@ -88,6 +88,15 @@ def test_finished_fiber_keeps_the_context_it_ran_in():
     assert var.get(None) is None
 
 
+def test_fiber_killed_unstarted_keeps_its_assigned_context():
+    ctx = contextvars.copy_context()
+    f = Fiber(lambda: None)
+    f.context = ctx
+    with pytest.raises(KeyError):
+        f.throw(KeyError)
+    assert f.dead and f.context is ctx
+
+
 def test_context_of_suspended_fiber_can_be_replaced():
     var = contextvars.ContextVar("v", default="unset")
     main = current()
