@@ -366,7 +366,10 @@ void pyc_pystate_restore(pyc_pystate *ps, PyThreadState *ts)
     Py_XSETREF(ts->exc_state.exc_value, s->exc_value);
     Py_XSETREF(ts->context, s->context);
     ts->context_ver++;
-    memset(s, 0, sizeof *s);
+    /* The references moved back; the other fields are rewritten by the
+     * next save and read only while the fiber is suspended. */
+    s->exc_value = s->context = NULL;
+    s->top = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -405,15 +408,12 @@ void pyc_pool_clear(pyc_chunk_pool *pool)
 /* ------------------------------------------------------------------ */
 /* a fiber's life                                                       */
 
-int pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *pool,
+void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *pool,
                       PyObject *context)
 {
+    /* Without a chunk of ours (no memory), CPython makes a root chunk at
+     * the fiber's first call, or raises MemoryError there. */
     _PyStackChunk *chunk = pool_take(pool);
-    if (!chunk) {
-        Py_XDECREF(context);
-        PyErr_NoMemory();
-        return -1;
-    }
 #if PYC_CFRAME
     _PyCFrame *cf = (_PyCFrame *)ef;
     memset(cf, 0, sizeof *cf);
@@ -452,21 +452,28 @@ int pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *po
     ts->current_executor = NULL;
 #endif
     ts->datastack_chunk = chunk;
-    ts->datastack_top = &chunk->data[1];     /* slot 0 stays unused: root */
-    ts->datastack_limit = (stack_slot_ptr)((char *)chunk + PYC_CHUNK_SIZE);
+    ts->datastack_top = chunk ? &chunk->data[1] : NULL;   /* slot 0 unused: root */
+    ts->datastack_limit = chunk ? (stack_slot_ptr)((char *)chunk + PYC_CHUNK_SIZE) : NULL;
     ts->exc_info = &ts->exc_state;
     ts->exc_state.exc_value = NULL;
     ts->context = context;
     ts->context_ver++;
-    return 0;
 }
 
 void pyc_pystate_finish(PyThreadState *ts, pyc_chunk_pool *pool)
 {
     _PyStackChunk *chunk = ts->datastack_chunk;
-    /* All frames are popped, so only our root chunk is left. */
-    if (chunk && chunk->previous == NULL)
-        pool_give(pool, chunk);
+    /* All frames are popped, so only the root chunk is left: ours, or one
+     * CPython made (through the arena allocator) when we had none. */
+    if (chunk && chunk->previous == NULL) {
+        if (chunk->size == PYC_CHUNK_SIZE) {
+            pool_give(pool, chunk);
+        } else {
+            PyObjectArenaAllocator a;
+            PyObject_GetArenaAllocator(&a);
+            a.free(a.ctx, chunk, chunk->size);
+        }
+    }
     ts->datastack_chunk = NULL;
     ts->datastack_top = ts->datastack_limit = NULL;
     Py_CLEAR(ts->exc_state.exc_value);

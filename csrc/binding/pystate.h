@@ -18,7 +18,7 @@ typedef struct pyc_pystate { void *opaque[28]; } pyc_pystate;
 
 /* Storage on a new fiber's own C stack that the interpreter links into its
  * frame chain while the fiber runs (a _PyCFrame on 3.11/3.12). */
-typedef struct pyc_entry_frame { void *opaque[8]; } pyc_entry_frame;
+typedef struct pyc_entry_frame { void *opaque[4]; } pyc_entry_frame;
 
 /* Per-thread state of pystate.c: data-stack chunks kept for reuse by new
  * fibers of one thread (CPython would mmap and munmap a fresh one for
@@ -42,8 +42,9 @@ void pyc_pystate_restore(pyc_pystate *s, PyThreadState *ts);
 /* Give `ts` a fresh state for a fiber that starts now: no frames, depth 0,
  * no handled exception, `context` (stolen, may be NULL: a fresh empty one is
  * made on first use), a data-stack chunk from `pool`.  Runs on the new
- * fiber's stack; `ef` must live as long as the fiber runs.  -1 on error. */
-int pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *pool,
+ * fiber's stack; `ef` must live as long as the fiber runs.  Cannot fail:
+ * without memory for a chunk, the fiber's first call raises MemoryError. */
+void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *pool,
                       PyObject *context);
 /* The fiber's run returned: every frame is popped.  Drop its context and
  * exception and give its chunk back to `pool`. */
