@@ -7,7 +7,7 @@
 # in-place build that the other lanes import is never touched.
 #
 # Env: SAN_LAB (work dir, default /tmp/pycoro-sanitize-lane, wiped first),
-# PYCORO_TEST_SCALE (passed through).
+# PYCORO_TEST_SCALE (default 0.2 here).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 LANE="ASan+UBSan build, whole suite"
@@ -85,6 +85,9 @@ export ASAN_OPTIONS="detect_leaks=0:detect_stack_use_after_return=0:handle_abort
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$LAB/reports/ubsan"
 export PYTHONMALLOC=malloc
 export PYCORO_SANITIZED=1     # tests may ask (e.g. timing-sensitive ones)
+# ASan with PYTHONMALLOC=malloc runs the suite several times slower: the
+# iteration counts (stress examples, 1e6 lifecycles, fuzz) run at 0.2.
+export PYCORO_TEST_SCALE=${PYCORO_TEST_SCALE:-0.2}
 export PYTHONPATH=$LAB/tree
 python3 -c 'import pycoro, sys; assert pycoro.__file__.startswith(sys.argv[1]), pycoro.__file__; print("pycoro from", pycoro.__file__)' "$LAB/tree"
 
