@@ -248,6 +248,8 @@ def test_keyboard_interrupt_lands_in_running_fiber():
     p = run_python(
         """
         import os, signal, pycoro
+        # a parent started without job control may have left SIGINT ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         main = pycoro.current()
         def spin():
             try:
