@@ -133,6 +133,11 @@ static void module_free(void *m) { module_clear((PyObject *)m); }
 
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
+#ifdef Py_GIL_DISABLED
+    /* Not true, but it keeps CPython from switching the GIL on (and saying
+     * so) before module_exec refuses the free-threaded build cleanly. */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
     {0, NULL},
 };
 
