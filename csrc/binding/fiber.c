@@ -450,8 +450,6 @@ static void fiber_dealloc(PyFiber *self)
         PyObject_ClearWeakRefs((PyObject *)self);
     pyc_thread *th = self->thread;
     if (self->is_main) {
-        if (self->core.state == PC_SUSPENDED)
-            pyc_pystate_abandon(&self->pystate);   /* its thread ended mid-switch */
         pc_thread_fini(&th->core);
     } else {
         if (self->core.state == PC_SUSPENDED)

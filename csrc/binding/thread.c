@@ -49,6 +49,8 @@ static void thread_ended(PyObject *capsule)
     th->core.current = NULL;
     PyFiber *cur = th->current, *main = th->main;
     th->current = th->main = NULL;
+    if (main->core.state == PC_SUSPENDED)
+        pyc_pystate_abandon(&main->pystate);   /* the thread ended mid-switch */
     main->core.state = PC_DEAD;
     Py_CLEAR(th->trace);
     Py_CLEAR(th->pending_kill);
