@@ -109,6 +109,12 @@ class World:
                         if kind == "raise":
                             raise
                         code = e.args[0]
+                        # A thrown exception also sits on the thrower's value
+                        # stack (the pending throw() call's argument), which
+                        # the GC cannot see; its traceback would tie this
+                        # frame (and what it holds) to that fiber in a cycle
+                        # no collector can find, greenlet's limit too.
+                        e.__traceback__ = None
                         del e
                         log.append(("exc", me, code))
                         v = ("reported",)
