@@ -25,7 +25,8 @@
 #  define PC_NO_ASAN
 #endif
 
-#define PC_HIDDEN __attribute__((visibility("hidden")))
+/* Called from the arch switch only: `used` keeps LTO from dropping them. */
+#define PC_HIDDEN __attribute__((visibility("hidden"), used))
 
 /* The offset tables at the top of the .S files, checked against the C view. */
 _Static_assert(sizeof(pc_regs_x86_64) == PC_X86_64_FRAME_SIZE, "x86-64 frame size");
@@ -38,6 +39,7 @@ _Static_assert(offsetof(pc_regs_x86_64, r12) == 0x20, "x86-64 r12");
 _Static_assert(offsetof(pc_regs_x86_64, rbx) == 0x28, "x86-64 rbx");
 _Static_assert(offsetof(pc_regs_x86_64, rbp) == 0x30, "x86-64 rbp");
 _Static_assert(offsetof(pc_regs_x86_64, ret) == 0x38, "x86-64 return address");
+_Static_assert(PC_ENOMEM == -1, "pc__switch_asm returns -1 for PC_ENOMEM");
 _Static_assert(sizeof(pc_regs_arm64) == PC_ARM64_FRAME_SIZE, "arm64 frame size");
 _Static_assert(sizeof(pc_regs_arm64) % 16 == 0, "arm64 sp stays 16-byte aligned");
 _Static_assert(offsetof(pc_regs_arm64, d8) == 0x00, "arm64 d8");
@@ -59,7 +61,6 @@ PC_HIDDEN pc_resume pc__switch_save(pc_thread *t, char *sp);
 PC_HIDDEN void pc__switch_restore(pc_thread *t);
 PC_HIDDEN __attribute__((noreturn)) void pc__fiber_main(pc_thread *t);
 PC_HIDDEN __attribute__((noreturn)) void pc__fiber_returned(void);
-PC_HIDDEN int pc__switch_asm(pc_thread *t);
 
 static __attribute__((noreturn)) void pc_fatal(const char *msg)
 {
@@ -338,13 +339,3 @@ void pc__fiber_returned(void)
     pc_fatal("returned off the end of a fiber's first frame");
 }
 
-int pc_switch(pc_fiber *target)
-{
-    pc_thread *t = target->thread;
-    if (target == t->current)
-        return PC_OK;
-    if (target->state != PC_NEW && target->state != PC_SUSPENDED)
-        return PC_EINVAL;
-    t->target = target;
-    return pc__switch_asm(t) ? PC_ENOMEM : PC_OK;
-}

@@ -135,10 +135,23 @@ void pc_fiber_init(pc_fiber *f, pc_thread *t, pc_entry_fn entry, void *arg);
  * fiber's frames are abandoned without unwinding (the caller's business). */
 void pc_fiber_release(pc_fiber *f);
 
+/* The arch switch (arch/switch_*.S): 0 when resumed, -1 (PC_ENOMEM) if
+ * nothing could be switched.  Use pc_switch(). */
+__attribute__((visibility("hidden"))) int pc__switch_asm(pc_thread *t);
+
 /* Switch from the thread's running fiber to `target`.  Returns PC_OK when
  * some fiber later switches back to the caller, or an error code at once
- * (and nothing changed). */
-int pc_switch(pc_fiber *target);
+ * (and nothing changed).  Inline: its caller's frame is the one saved. */
+static inline int pc_switch(pc_fiber *target)
+{
+    pc_thread *t = target->thread;
+    if (target == t->current)
+        return PC_OK;
+    if (target->state != PC_NEW && target->state != PC_SUSPENDED)
+        return PC_EINVAL;
+    t->target = target;
+    return pc__switch_asm(t);          /* 0 or -1: PC_OK or PC_ENOMEM */
+}
 
 static inline pc_fiber *pc_current(pc_thread *t) { return t->current; }
 /* Bytes of the fiber's stack currently held in its heap copy. */

@@ -177,7 +177,7 @@ static int prepare_start(pyc_thread *th, PyFiber *target, PyObject **run_out)
     return 0;
 }
 
-static PyObject *do_switch(pyc_thread *th, PyFiber *target)
+static __attribute__((noinline)) PyObject *do_switch(pyc_thread *th, PyFiber *target)
 {
     PyFiber *origin = th->current;
     PyObject *run = NULL;
@@ -555,8 +555,11 @@ static int fiber_init(PyFiber *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
-static PyObject *fiber_switch(PyFiber *self, PyObject *const *args, Py_ssize_t nargsf,
-                              PyObject *kwnames)
+/* switch() with keywords or several arguments, or anything unusual. */
+static __attribute__((noinline)) PyObject *fiber_switch_general(PyFiber *self,
+                                                                PyObject *const *args,
+                                                                Py_ssize_t nargsf,
+                                                                PyObject *kwnames)
 {
     if (check_thread(self) < 0)
         return NULL;
@@ -593,6 +596,23 @@ static PyObject *fiber_switch(PyFiber *self, PyObject *const *args, Py_ssize_t n
         th->pass_value = tuple;
         th->pass_kwargs = kw;
     }
+    return do_switch(th, self);
+}
+
+/* switch(): the common call (this thread's fiber, no keywords, at most one
+ * argument) parks the payload and jumps to do_switch() as a tail call, so
+ * this frame is not among the bytes every switch copies. */
+static PyObject *fiber_switch(PyFiber *self, PyObject *const *args, Py_ssize_t nargsf,
+                              PyObject *kwnames)
+{
+    pyc_thread *th = self->thread;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (__builtin_expect(th != pyc_tl_thread || self->finalizing || th->pending_kill
+                         || kwnames || nargs > 1, 0))
+        return fiber_switch_general(self, args, nargsf, kwnames);
+    th->pass = nargs ? PASS_VALUE : PASS_ARGS;
+    th->pass_value = Py_NewRef(nargs ? args[0] : th->mstate->empty_tuple);
+    th->pass_kwargs = NULL;
     return do_switch(th, self);
 }
 

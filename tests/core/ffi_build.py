@@ -4,6 +4,7 @@ No CPython binding is involved: the module links csrc/pycoro_core.c and
 csrc/arch/switch.S directly, and the fixtures in this folder run on the
 fiber stacks.  `load()` compiles once per source change and imports it.
 """
+import glob
 import importlib.util
 import os
 import sysconfig
@@ -62,6 +63,9 @@ def build():
             os.path.join(HERE, "regcheck.S"),
         ],
         include_dirs=[CSRC, HERE],
+        # distutils rebuilds only when a source or one of these is newer
+        depends=sorted(glob.glob(os.path.join(CSRC, "**", "*.[hS]"), recursive=True)
+                       + glob.glob(os.path.join(HERE, "*.[chS]"))),
         extra_compile_args=cflags,
         extra_link_args=os.environ.get("PYCORO_CORE_LDFLAGS", "").split(),
         libraries=["m"],

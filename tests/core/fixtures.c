@@ -418,6 +418,8 @@ void fx_crash_entry_returns_null(void)
 }
 
 /* ---- callee-saved registers survive switches (regcheck.S) ---- */
+/* pc_switch is inline; the assembly fixture calls this out-of-line copy. */
+int fx_pc_switch(pc_fiber *target) { return pc_switch(target); }
 uint64_t fx_regs_roundtrip(pc_fiber *target, uint64_t seed, uint64_t *out);
 #define FX_NREGS 32
 static pc_fiber *regs_entry(pc_fiber *self, void *arg)

@@ -46,7 +46,7 @@ PC_SYM(fx_regs_roundtrip):
     fmov    d14, x9
     add     x9, x1, #19
     fmov    d15, x9
-    bl      PC_SYM(pc_switch)           /* x0 = target */
+    bl      PC_SYM(fx_pc_switch)           /* x0 = target */
     ldr     x2, [sp, #0xa0]
     stp     x19, x20, [x2, #0]
     stp     x21, x22, [x2, #16]

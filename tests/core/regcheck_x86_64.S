@@ -17,7 +17,7 @@ PC_SYM(fx_regs_roundtrip):
     leaq    4(%rsi), %r13
     leaq    5(%rsi), %r14
     leaq    6(%rsi), %r15
-    call    PC_SYM(pc_switch)       /* rdi = target */
+    call    PC_SYM(fx_pc_switch)       /* rdi = target */
     popq    %rdx
     movq    %rbx, 0(%rdx)
     movq    %rbp, 8(%rdx)
