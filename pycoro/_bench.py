@@ -186,9 +186,14 @@ def m_roundtrip(ctx):
     return _ratio_row(s, b, n=z.roundtrip, generator_send_ns=_median(gen))
 
 
+# Allocation-bound measures run each sample in a fresh interpreter: once a
+# process has used pycoro, its data-stack chunk cache (csrc/binding/chunks.c)
+# would serve greenlet's chunk allocations too and flatter the baseline.
+
 def m_create(ctx):
     z = ctx.sizes
-    s, b = ctx.interleaved(z.repeat, "create+run+free", lambda i: work.create_run_ns(i, z.create))
+    s, b = ctx.interleaved(z.repeat, "create+run+free (subprocess)",
+                           lambda i: _run_worker("create", impl_name=i.name, n=z.create)["ns"])
     gen = [work.create_run_generator_ns(z.create) for _ in range(3)]
     return _ratio_row(s, b, n=z.create, generator_ns=_median(gen))
 
@@ -198,7 +203,8 @@ def m_suspended(ctx):
     parts = {}
 
     def one(impl):
-        c, f = work.suspended_create_free(impl, z.suspended)
+        r = _run_worker("suspended", impl_name=impl.name, n=z.suspended)
+        c, f = r["create"], r["free"]
         parts.setdefault(impl.name, []).append((c / 1e6, f / 1e6))
         return (c + f) / 1e6
 

@@ -421,7 +421,19 @@ def work_core(n, repeat):
     return {"ns": samples[len(samples) // 2], "samples": samples, "n": n}
 
 
-WORKERS = {"rss": work_rss, "live": work_live, "core": work_core}
+def work_create(impl_name, n):
+    """create_run_ns in a fresh process (see m_create in _bench.py)."""
+    return {"ns": create_run_ns(load_impl(impl_name), n)}
+
+
+def work_suspended(impl_name, n):
+    """suspended_create_free in a fresh process: (create ns, free ns)."""
+    c, f = suspended_create_free(load_impl(impl_name), n)
+    return {"create": c, "free": f}
+
+
+WORKERS = {"rss": work_rss, "live": work_live, "core": work_core,
+           "create": work_create, "suspended": work_suspended}
 
 
 def main(argv):

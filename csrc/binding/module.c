@@ -77,7 +77,6 @@ static int module_exec(PyObject *m)
     pyc_module_state *st = state_of(m);
     if (pyc_pystate_check_build() < 0)
         return -1;
-    pyc_chunk_cache_install();
     st->fiber_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &pyc_fiber_spec, NULL);
     if (!st->fiber_type || PyModule_AddType(m, st->fiber_type) < 0)
         return -1;

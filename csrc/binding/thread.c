@@ -69,6 +69,9 @@ pyc_thread *pyc_thread_get(pyc_module_state *st)
         PyErr_SetString(PyExc_RuntimeError, "pycoro: no thread state dict");
         return NULL;
     }
+    /* Installed when pycoro is first used in the process (not at import),
+     * so that merely importing pycoro changes nothing for other code. */
+    pyc_chunk_cache_install();
     th = PyMem_RawCalloc(1, sizeof *th);
     if (!th) {
         PyErr_NoMemory();
