@@ -555,25 +555,42 @@ static int fiber_init(PyFiber *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
+/* The checks before switch() or throw() into `self`: this thread's fiber,
+ * not being finalized; then the kills other threads left for us. */
+static int check_switch_into(PyFiber *self, const char *finalizing_msg)
+{
+    if (check_thread(self) < 0)
+        return -1;
+    pyc_thread *th = self->thread;
+    if (self->finalizing) {
+        fiber_error(th, th->mstate->FiberError, finalizing_msg);
+        return -1;
+    }
+    if (th->pending_kill)
+        pyc_kill_pending(th);
+    return 0;
+}
+
+/* Park the payload of switch() or switch(value). */
+static inline void park_simple(pyc_thread *th, PyObject *const *args, Py_ssize_t nargs)
+{
+    th->pass = nargs ? PASS_VALUE : PASS_ARGS;
+    th->pass_value = Py_NewRef(nargs ? args[0] : th->mstate->empty_tuple);
+    th->pass_kwargs = NULL;
+}
+
 /* switch() with keywords or several arguments, or anything unusual. */
 static __attribute__((noinline)) PyObject *fiber_switch_general(PyFiber *self,
                                                                 PyObject *const *args,
                                                                 Py_ssize_t nargsf,
                                                                 PyObject *kwnames)
 {
-    if (check_thread(self) < 0)
+    if (check_switch_into(self, "cannot switch into a fiber from its own finalizer") < 0)
         return NULL;
     pyc_thread *th = self->thread;
-    if (self->finalizing)
-        return fiber_error(th, th->mstate->FiberError,
-                           "cannot switch into a fiber from its own finalizer");
-    if (th->pending_kill)
-        pyc_kill_pending(th);
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (!kwnames && nargs <= 1) {
-        th->pass = nargs ? PASS_VALUE : PASS_ARGS;
-        th->pass_value = Py_NewRef(nargs ? args[0] : th->mstate->empty_tuple);
-        th->pass_kwargs = NULL;
+        park_simple(th, args, nargs);
     } else {
         PyObject *tuple = PyTuple_New(nargs);
         if (!tuple)
@@ -610,9 +627,7 @@ static PyObject *fiber_switch(PyFiber *self, PyObject *const *args, Py_ssize_t n
     if (__builtin_expect(th != pyc_tl_thread || self->finalizing || th->pending_kill
                          || kwnames || nargs > 1, 0))
         return fiber_switch_general(self, args, nargsf, kwnames);
-    th->pass = nargs ? PASS_VALUE : PASS_ARGS;
-    th->pass_value = Py_NewRef(nargs ? args[0] : th->mstate->empty_tuple);
-    th->pass_kwargs = NULL;
+    park_simple(th, args, nargs);
     return do_switch(th, self);
 }
 
@@ -667,14 +682,9 @@ static PyObject *fiber_throw(PyFiber *self, PyObject *const *args, Py_ssize_t na
         PyErr_Format(PyExc_TypeError, "throw expected at most 3 arguments, got %zd", nargs);
         return NULL;
     }
-    if (check_thread(self) < 0)
+    if (check_switch_into(self, "cannot throw into a fiber from its own finalizer") < 0)
         return NULL;
     pyc_thread *th = self->thread;
-    if (self->finalizing)
-        return fiber_error(th, th->mstate->FiberError,
-                           "cannot throw into a fiber from its own finalizer");
-    if (th->pending_kill)
-        pyc_kill_pending(th);
     PyObject *typ = nargs > 0 ? args[0] : th->mstate->FiberExit;
     if (prepare_throw(typ, nargs > 1 ? args[1] : NULL, nargs > 2 ? args[2] : NULL) < 0)
         return NULL;

@@ -156,38 +156,6 @@ def test_cycle_through_suspended_frames_is_collected_with_finally():
     assert ref() is None
 
 
-def test_suspended_fiber_of_other_thread_dropped_here_is_killed_there():
-    log = []
-    box = {}
-    started = threading.Event()
-    release = threading.Event()
-
-    def body():
-        main = current()
-
-        def run():
-            try:
-                main.switch()
-            finally:
-                log.append(threading.current_thread().name)
-
-        box["f"] = Fiber(run)
-        box["f"].switch()
-        started.set()
-        release.wait()
-        # the next switch in this thread runs the pending kill
-        Fiber(lambda: None).switch()
-
-    t = threading.Thread(target=body, name="owner")
-    t.start()
-    started.wait()
-    del box["f"]                 # last reference dropped in another thread
-    assert log == []
-    release.set()
-    t.join()
-    assert log == ["owner"]
-
-
 def test_thread_ending_with_suspended_fibers():
     box = {}
 
@@ -359,7 +327,7 @@ def test_collected_suspended_fibers_do_not_leak():
     assert grown < 4096, f"RSS grew by {grown} KiB"
 
 
-@pytest.mark.parametrize("trigger", ["create", "current", "thread_end"])
+@pytest.mark.parametrize("trigger", ["switch", "create", "current", "thread_end"])
 def test_dropped_foreign_fiber_is_killed_by_its_thread(trigger):
     log = []
     box = {}
@@ -379,7 +347,10 @@ def test_dropped_foreign_fiber_is_killed_by_its_thread(trigger):
         box["f"].switch()
         started.set()
         release.wait()
-        if trigger == "create":
+        if trigger == "switch":
+            Fiber(lambda: None).switch()
+            log.append("after switch")
+        elif trigger == "create":
             Fiber()
             log.append("after create")
         elif trigger == "current":
