@@ -48,11 +48,13 @@ def get_include():
     import os
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
 
+
 __all__ = [
     "Fiber",
     "FiberError",
     "FiberExit",
     "current",
+    "get_include",
     "gettrace",
     "settrace",
     # hub
