@@ -34,6 +34,11 @@ if [ "${1:-}" = --inner ]; then
     if ! "$VPY" -m pip install -q gevent >"$W/gevent.log" 2>&1; then
         echo "gevent does not install on this version (its tests skip):"; tail -3 "$W/gevent.log"
     fi
+    # the bench CLI's --plot test (the `bench` extra)
+    if ! "$VPY" -m pip install -q matplotlib >"$W/matplotlib.log" 2>&1; then
+        echo "matplotlib does not install on this version (the --plot test skips):"
+        tail -3 "$W/matplotlib.log"
+    fi
     step "python -m build --sdist"
     "$VPY" -m build --sdist --no-isolation --outdir "$W/dist" "$SRC" >"$W/build.log" 2>&1 \
         || { tail -30 "$W/build.log"; exit 1; }
