@@ -8,8 +8,9 @@ cd "$(dirname "$0")/../.."
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null
+# The README's main-job command (with --quick), then the test extra for bench/.
+python3 -m pip install -q -e '.[bench]' && python3 -m pycoro bench --quick --no-progress
 python3 -m pip install -q -e '.[test]'
-python3 -m pycoro bench --quick --no-progress
 PYCORO_BENCH_SCALE=0.02 PYCORO_BENCH_MAX_LIVE=10000 \
     python3 -m pytest bench/ --benchmark-only -q \
     --benchmark-max-time=0.2 --benchmark-min-rounds=3 --benchmark-columns=min,median,rounds
