@@ -222,40 +222,67 @@ static __attribute__((noinline)) PyObject *do_switch(pyc_thread *th, PyFiber *ta
 
 /* The first frame of every fiber but main: run, then hand the result (or
  * the exception) to the nearest live ancestor and never come back. */
-static pc_fiber *fiber_entry(pc_fiber *core, void *arg)
-{
-    PyFiber *self = (PyFiber *)arg;
-    pyc_thread *th = self->thread;
-    pyc_entry_frame ef;
-    pyc_module_state *st = th->mstate;
+/* What a new fiber calls: set up by fiber_begin(), released after run(). */
+typedef struct {
+    PyObject *run, *value, *kwargs;
+    pass_kind kind;
+    int ok;
+} start_call;
 
-    PyObject *run = th->start_run;          /* looked up by prepare_start() */
+/* A new fiber's first steps on its own stack: fresh interpreter state, the
+ * payload, the tracer.  Out of line, like fiber_end(), so that only
+ * fiber_entry's small frame stays under the fiber's stack while it runs. */
+static __attribute__((noinline)) void fiber_begin(PyFiber *self, pyc_entry_frame *ef,
+                                                  start_call *c)
+{
+    pyc_thread *th = self->thread;
+    c->run = th->start_run;                 /* looked up by prepare_start() */
     th->start_run = NULL;
     PyObject *context = self->context;
     self->context = NULL;
-    pyc_pystate_start(th->ts, &ef, &th->pool, context);
+    pyc_pystate_start(th->ts, ef, &th->pool, context);
 
-    pass_kind kind = th->pass;
-    PyObject *value = th->pass_value, *kwargs = th->pass_kwargs;
+    c->kind = th->pass;
+    c->value = th->pass_value;
+    c->kwargs = th->pass_kwargs;
     th->pass_value = th->pass_kwargs = NULL;
     PyFiber *from = th->origin;
     th->origin = NULL;
-    PyObject *result = NULL;
-    int ok = !th->trace || call_trace(th, st->str_switch, from, self) == 0;
+    c->ok = !th->trace || call_trace(th, th->mstate->str_switch, from, self) == 0;
     Py_XDECREF(from);
     /* The fiber has started: drop what `run` was set to.  Its destructor
      * may run any code, switches included: this fiber is a normal running
      * fiber by now (greenlet behaves the same). */
     Py_CLEAR(self->run);
-    if (ok) {
-        if (kind == PASS_VALUE)
-            result = PyObject_CallOneArg(run, value);
+}
+
+static pc_fiber *fiber_end(PyFiber *self, start_call *c, PyObject *result);
+
+static pc_fiber *fiber_entry(pc_fiber *core, void *arg)
+{
+    PyFiber *self = (PyFiber *)arg;
+    pyc_entry_frame ef;
+    start_call c;
+    PyObject *result = NULL;
+    fiber_begin(self, &ef, &c);
+    if (c.ok) {
+        if (c.kind == PASS_VALUE)
+            result = PyObject_CallOneArg(c.run, c.value);
         else
-            result = PyObject_Call(run, value, kwargs);
+            result = PyObject_Call(c.run, c.value, c.kwargs);
     }
-    Py_DECREF(run);
-    Py_XDECREF(value);
-    Py_XDECREF(kwargs);
+    return fiber_end(self, &c, result);
+}
+
+/* A fiber's last steps: hand the result on and pick the next fiber. */
+static __attribute__((noinline)) pc_fiber *fiber_end(PyFiber *self, start_call *c,
+                                                     PyObject *result)
+{
+    pyc_thread *th = self->thread;
+    pyc_module_state *st = th->mstate;
+    Py_DECREF(c->run);
+    Py_XDECREF(c->value);
+    Py_XDECREF(c->kwargs);
 
     /* A FiberExit that ends run() is a normal end: the parent gets the
      * exception object as the value (as greenlet does with GreenletExit). */
