@@ -222,67 +222,61 @@ static __attribute__((noinline)) PyObject *do_switch(pyc_thread *th, PyFiber *ta
 
 /* The first frame of every fiber but main: run, then hand the result (or
  * the exception) to the nearest live ancestor and never come back. */
-/* What a new fiber calls: set up by fiber_begin(), released after run(). */
-typedef struct {
-    PyObject *run, *value, *kwargs;
-    pass_kind kind;
-    int ok;
-} start_call;
-
 /* A new fiber's first steps on its own stack: fresh interpreter state, the
  * payload, the tracer.  Out of line, like fiber_end(), so that only
- * fiber_entry's small frame stays under the fiber's stack while it runs. */
-static __attribute__((noinline)) void fiber_begin(PyFiber *self, pyc_entry_frame *ef,
-                                                  start_call *c)
+ * fiber_entry's small frame stays under the fiber's stack while it runs.
+ * What run() is called with is owned by the fiber object until run()
+ * returns (self->call): held by a C frame it would be invisible to the GC,
+ * and a cycle through it could never be collected.  Returns 0 if the
+ * tracer failed (run() is then not called). */
+static __attribute__((noinline)) int fiber_begin(PyFiber *self, pyc_entry_frame *ef)
 {
     pyc_thread *th = self->thread;
-    c->run = th->start_run;                 /* looked up by prepare_start() */
+    self->call.run = th->start_run;         /* looked up by prepare_start() */
     th->start_run = NULL;
     PyObject *context = self->context;
     self->context = NULL;
     pyc_pystate_start(th->ts, ef, &th->pool, context);
 
-    c->kind = th->pass;
-    c->value = th->pass_value;
-    c->kwargs = th->pass_kwargs;
+    self->call.kind = th->pass;
+    self->call.value = th->pass_value;
+    self->call.kwargs = th->pass_kwargs;
     th->pass_value = th->pass_kwargs = NULL;
     PyFiber *from = th->origin;
     th->origin = NULL;
-    c->ok = !th->trace || call_trace(th, th->mstate->str_switch, from, self) == 0;
+    int ok = !th->trace || call_trace(th, th->mstate->str_switch, from, self) == 0;
     Py_XDECREF(from);
     /* The fiber has started: drop what `run` was set to.  Its destructor
      * may run any code, switches included: this fiber is a normal running
      * fiber by now (greenlet behaves the same). */
     Py_CLEAR(self->run);
+    return ok;
 }
 
-static pc_fiber *fiber_end(PyFiber *self, start_call *c, PyObject *result);
+static pc_fiber *fiber_end(PyFiber *self, PyObject *result);
 
 static pc_fiber *fiber_entry(pc_fiber *core, void *arg)
 {
     PyFiber *self = (PyFiber *)arg;
     pyc_entry_frame ef;
-    start_call c;
     PyObject *result = NULL;
-    fiber_begin(self, &ef, &c);
-    if (c.ok) {
-        if (c.kind == PASS_VALUE)
-            result = PyObject_CallOneArg(c.run, c.value);
+    if (fiber_begin(self, &ef)) {
+        if (self->call.kind == PASS_VALUE)
+            result = PyObject_CallOneArg(self->call.run, self->call.value);
         else
-            result = PyObject_Call(c.run, c.value, c.kwargs);
+            result = PyObject_Call(self->call.run, self->call.value, self->call.kwargs);
     }
-    return fiber_end(self, &c, result);
+    return fiber_end(self, result);
 }
 
 /* A fiber's last steps: hand the result on and pick the next fiber. */
-static __attribute__((noinline)) pc_fiber *fiber_end(PyFiber *self, start_call *c,
-                                                     PyObject *result)
+static __attribute__((noinline)) pc_fiber *fiber_end(PyFiber *self, PyObject *result)
 {
     pyc_thread *th = self->thread;
     pyc_module_state *st = th->mstate;
-    Py_DECREF(c->run);
-    Py_XDECREF(c->value);
-    Py_XDECREF(c->kwargs);
+    Py_CLEAR(self->call.run);
+    Py_CLEAR(self->call.value);
+    Py_CLEAR(self->call.kwargs);
 
     /* A FiberExit that ends run() is a normal end: the parent gets the
      * exception object as the value (as greenlet does with GreenletExit). */
@@ -435,6 +429,9 @@ static int fiber_traverse(PyFiber *self, visitproc visit, void *arg)
     Py_VISIT(self->run);
     Py_VISIT(self->context);
     Py_VISIT(self->dict);
+    Py_VISIT(self->call.run);
+    Py_VISIT(self->call.value);
+    Py_VISIT(self->call.kwargs);
     if (self->core.state == PC_SUSPENDED) {
         /* A suspended fiber alone owns its frames, so cycles through them
          * can be collected (then finalized with FiberExit).  Main's frames
@@ -485,6 +482,11 @@ static void fiber_dealloc(PyFiber *self)
     }
     fiber_clear(self);
     Py_CLEAR(self->parent);
+    /* Only a fiber abandoned mid-run still holds these: its frames are
+     * never resumed, and they hold references of their own. */
+    Py_CLEAR(self->call.run);
+    Py_CLEAR(self->call.value);
+    Py_CLEAR(self->call.kwargs);
     pyc_thread_decref(th);
     tp->tp_free(self);
     Py_DECREF(tp);

@@ -27,6 +27,10 @@ typedef struct PyFiber {
     PyObject *dict;
     PyObject *weakreflist;
     pyc_pystate pystate;     /* interpreter state while suspended */
+    struct {                 /* what run() was called with, until it returns */
+        PyObject *run, *value, *kwargs;
+        pass_kind kind;
+    } call;
     unsigned char is_main;
     unsigned char finalizing;
 } PyFiber;
