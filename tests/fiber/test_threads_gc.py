@@ -394,28 +394,3 @@ def test_fiber_surviving_its_kill_is_killed_again_when_dropped_again():
     assert ref() is None
     assert log == [True, "finally"]          # the second drop unwound it
 
-
-def test_cycle_through_start_arguments_is_collected():
-    # The argument of the first switch is referenced by run()'s frame and by
-    # whatever called run(): both must be visible to the GC.
-    main = current()
-    log = []
-
-    class Box:
-        pass
-
-    def run(box):
-        try:
-            main.switch()
-        finally:
-            log.append("finally")
-
-    box = Box()
-    f = Fiber(run)
-    box.fiber = f
-    f.switch(box)            # box -> f -> (start argument) -> box
-    ref = weakref.ref(f)
-    del f, box
-    gc.collect()
-    assert log == ["finally"]
-    assert ref() is None
