@@ -13,8 +13,6 @@
 
 #include "structmember.h"
 
-void pyc_inject_alloc_failure(long nth);
-
 static PyObject *fiber_error(pyc_thread *th, PyObject *exc, const char *msg)
 {
     PyErr_SetString(exc, msg);

@@ -76,6 +76,8 @@ extern PyType_Spec pyc_fiber_spec;
 extern __attribute__((tls_model("initial-exec"))) _Thread_local pyc_thread *pyc_tl_thread;
 pyc_thread *pyc_thread_get(pyc_module_state *st);    /* NULL + error */
 void pyc_thread_decref(pyc_thread *th);
+/* Testing aid: fail the n-th core allocation from now (0: never). */
+void pyc_inject_alloc_failure(long nth);
 
 /* fiber.c */
 PyFiber *pyc_fiber_new_main(pyc_module_state *st, pyc_thread *th);

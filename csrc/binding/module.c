@@ -2,8 +2,6 @@
  * the module-level functions (current, settrace, gettrace). */
 #include "fiber.h"
 
-void pyc_inject_alloc_failure(long nth);
-
 static struct PyModuleDef pyc_module_def;
 
 pyc_module_state *pyc_state_of_type(PyTypeObject *tp)
