@@ -171,13 +171,16 @@ def core_lib():
 
 
 @pytest.mark.benchmark(group="raw C core switch (cffi, no Python)")
-def test_core_switch(benchmark, core_lib):
+@pytest.mark.parametrize("flags, two_sites", [(0, 0), (1, 0), (0, 1)],
+                         ids=["default", "shared_fpenv", "two_call_sites"])
+def test_core_switch(benchmark, core_lib, flags, two_sites):
+    # flags 1 = PC_FIBER_SHARE_FPENV; see fx_switch_ns in tests/core/fixtures.c
     n = scaled(1_000_000, minimum=1000)
     per_switch = []
 
     def one():
         core_lib.fx_init()
-        per_switch.append(core_lib.fx_switch_ns(n))
+        per_switch.append(core_lib.fx_switch_ns(n, flags, two_sites))
         core_lib.fx_fini()
 
     benchmark.pedantic(one, rounds=5, iterations=1)

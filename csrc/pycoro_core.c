@@ -30,8 +30,7 @@
 
 /* The offset tables at the top of the .S files, checked against the C view. */
 _Static_assert(sizeof(pc_regs_x86_64) == PC_X86_64_FRAME_SIZE, "x86-64 frame size");
-_Static_assert(offsetof(pc_regs_x86_64, mxcsr) == 0x00, "x86-64 mxcsr");
-_Static_assert(offsetof(pc_regs_x86_64, x87_cw) == 0x04, "x86-64 x87 cw");
+_Static_assert(offsetof(pc_regs_x86_64, pad) == 0x00, "x86-64 padding");
 _Static_assert(offsetof(pc_regs_x86_64, r15) == 0x08, "x86-64 r15");
 _Static_assert(offsetof(pc_regs_x86_64, r14) == 0x10, "x86-64 r14");
 _Static_assert(offsetof(pc_regs_x86_64, r13) == 0x18, "x86-64 r13");
@@ -48,7 +47,6 @@ _Static_assert(offsetof(pc_regs_arm64, x19) == 0x40, "arm64 x19");
 _Static_assert(offsetof(pc_regs_arm64, x28) == 0x88, "arm64 x28");
 _Static_assert(offsetof(pc_regs_arm64, fp) == 0x90, "arm64 fp");
 _Static_assert(offsetof(pc_regs_arm64, lr) == 0x98, "arm64 lr");
-_Static_assert(offsetof(pc_regs_arm64, fpcr) == 0xa0, "arm64 fpcr");
 
 /* What pc__switch_save tells the arch switch to do next (returned in two
  * registers: rax/rdx on x86-64, x0/x1 on arm64). */
@@ -73,11 +71,75 @@ static void *libc_realloc(void *ctx, void *p, size_t n) { (void)ctx; return real
 static void libc_free(void *ctx, void *p) { (void)ctx; free(p); }
 static const pc_allocator libc_allocator = { libc_realloc, libc_free, NULL };
 
+/* The floating-point environment of a fiber (see the header).
+ * x86-64: MXCSR in the low 32 bits, the x87 control word above.  Only
+ * MXCSR's control bits (0xffc0: rounding, exception masks, FTZ, DAZ) are
+ * compared and switched; its sticky exception flags stay with the thread,
+ * as FPSR does on ARM64. */
+#if defined(__x86_64__)
+#  define PC_MXCSR_CONTROL 0xffc0u
+/* the bits a switch compares: MXCSR's control bits and the x87 word */
+#  define PC_FPENV_MASK (PC_MXCSR_CONTROL | UINT64_C(0xffff) << 32)
+static inline uint64_t fpenv_read(void)
+{
+    uint32_t mxcsr;
+    uint16_t cw;
+    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(cw));
+    return mxcsr | (uint64_t)cw << 32;
+}
+/* Rare (a fiber changed its environment): out of line. */
+static __attribute__((noinline)) void fpenv_write(uint64_t now, uint64_t want)
+{
+    if ((uint32_t)(now ^ want) & PC_MXCSR_CONTROL) {
+        uint32_t mxcsr = ((uint32_t)want & PC_MXCSR_CONTROL) | ((uint32_t)now & ~PC_MXCSR_CONTROL);
+        __asm__ volatile("ldmxcsr %0" : : "m"(mxcsr));
+    }
+    if ((uint16_t)(now >> 32) != (uint16_t)(want >> 32)) {
+        uint16_t cw = (uint16_t)(want >> 32);
+        __asm__ volatile("fldcw %0" : : "m"(cw));
+    }
+}
+#elif defined(__aarch64__) || defined(__arm64__)
+#  define PC_FPENV_MASK (~UINT64_C(0))
+static inline uint64_t fpenv_read(void)
+{
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    return fpcr;
+}
+static __attribute__((noinline)) void fpenv_write(uint64_t now, uint64_t want)
+{
+    (void)now;
+    __asm__ volatile("msr fpcr, %0" : : "r"(want));
+}
+#else
+#  error "pycoro: no floating-point environment access for this target"
+#endif
+
+/* The last step of a switch that nothing can stop any more: keep the FP
+ * environment of what we leave (the fiber's own, or the shared one) and
+ * install the one of what we enter. */
+static inline __attribute__((always_inline)) void fpenv_switch(pc_thread *t, pc_fiber *cur,
+                                                               pc_fiber *tgt, int fresh)
+{
+    if (cur->flags & tgt->flags & PC_FIBER_SHARE_FPENV)
+        return;                        /* both share the thread's: untouched */
+    uint64_t now = fpenv_read();
+    *(cur->flags & PC_FIBER_SHARE_FPENV ? &t->fpenv : &cur->fpenv) = now;
+    uint64_t *want = tgt->flags & PC_FIBER_SHARE_FPENV ? &t->fpenv : &tgt->fpenv;
+    if (fresh && want == &tgt->fpenv)
+        *want = now;                   /* a new fiber starts with its starter's */
+    else if (__builtin_expect((now ^ *want) & PC_FPENV_MASK, 0))
+        fpenv_write(now, *want);
+}
+
 void pc_thread_init(pc_thread *t, pc_fiber *main, const pc_allocator *alloc)
 {
     memset(t, 0, sizeof *t);
     memset(main, 0, sizeof *main);
     t->alloc = alloc ? *alloc : libc_allocator;
+    t->fpenv = fpenv_read();
     main->stack_stop = (char *)UINTPTR_MAX;
     main->thread = t;
     main->state = PC_RUNNING;
@@ -134,6 +196,21 @@ static PC_NO_ASAN void copy_bytes(char *dst, const char *src, size_t n)
 #else
     memcpy(dst, src, n);
 #endif
+}
+
+/* A small slice (a C fiber's is often 100-200 bytes) in 16-byte moves
+ * inline: no call, no size dispatch, and the fast paths stay frameless.
+ * n is a multiple of 16 (the fast paths' slices run from a 16-byte aligned
+ * register block to a 16-byte aligned stack stop).  Never used under ASan
+ * (the fast paths are off there). */
+#define PC_SMALL_COPY 256
+static inline void copy_small(char *dst, const char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i += 16) {
+        char chunk[16];
+        __builtin_memcpy(chunk, src + i, 16);
+        __builtin_memcpy(dst + i, chunk, 16);
+    }
 }
 
 /* Copy f's bytes up to `stop` to its heap buffer, growing it: the part of
@@ -268,6 +345,7 @@ static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, cha
 #endif
     r.sp = fresh ? stop : tgt->sp;
     r.kind = fresh ? PC_RESUME_NEW : tgt->saved ? PC_RESUME_OLD : PC_RESUME_LIVE;
+    fpenv_switch(t, cur, tgt, fresh);
     return r;
 
 fail:
@@ -279,34 +357,66 @@ fail:
     return r;
 }
 
-/* The common switch in a few instructions: a running fiber resumes a
- * suspended one whose slice lies entirely below the current sp (a fiber
- * resumed from where it was started, a scheduler's hub loop): nothing to
- * save.  Everything else takes the general path. */
-pc_resume pc__switch_save(pc_thread *t, char *sp)
+/* The end of a fast switch (below): cur's bytes are where they must be. */
+static inline __attribute__((always_inline)) pc_resume switch_fast_finish(pc_thread *t, pc_fiber *cur,
+                                                                          pc_fiber *tgt, char *sp)
 {
-    pc_fiber *cur = t->current, *tgt = t->target;
-    char *stop = tgt->stack_stop;
-    if (__builtin_expect(cur->state != PC_RUNNING || tgt->state != PC_SUSPENDED
-                         || stop > sp || cur->stack_stop < stop, 0))
-        return switch_save_general(t, sp);
-#ifdef PC_ASAN
-    return switch_save_general(t, sp);
-#endif
     cur->sp = sp;
     cur->stack_start = sp;
-    /* I1: the chain from the target skips fibers that end below its stop
-     * (none of them has unsaved bytes: they are below sp). */
-    pc_fiber *owner = cur;
-    while (owner && owner->stack_stop <= stop)
-        owner = owner->prev;
-    tgt->prev = owner;
     cur->state = PC_SUSPENDED;
     t->origin = cur;
     t->current = tgt;
     tgt->state = PC_RUNNING;
+    fpenv_switch(t, cur, tgt, 0);
     pc_resume r = { tgt->sp, tgt->saved ? PC_RESUME_OLD : PC_RESUME_LIVE };
     return r;
+}
+
+/* The up switch (below) for a slice too large to copy inline. */
+static __attribute__((noinline)) pc_resume switch_up_memcpy(pc_thread *t, char *sp, size_t need)
+{
+    pc_fiber *cur = t->current;
+    memcpy(cur->copy, sp, need);
+    cur->saved = need;
+    return switch_fast_finish(t, cur, t->target, sp);
+}
+
+/* The two common switches without the general path's loops:
+ *  down: resume a suspended fiber whose slice lies entirely below the
+ *        current sp (a fiber resumed by its starter, a hub resuming a
+ *        task): nothing to save;
+ *  up:   resume the next fiber up the stack (a fiber switching back to its
+ *        starter) when our slice fits the buffer we already have: save all
+ *        of our slice, nothing else (no fiber in between has unsaved bytes,
+ *        I1), and the target's place in the chain does not change.
+ * Everything else takes the general path.  Frameless: the slow parts are
+ * reached by tail calls. */
+pc_resume pc__switch_save(pc_thread *t, char *sp)
+{
+    pc_fiber *cur = t->current, *tgt = t->target;
+    char *stop = tgt->stack_stop;
+#ifdef PC_ASAN
+    return switch_save_general(t, sp);
+#endif
+    if (__builtin_expect(cur->state != PC_RUNNING || tgt->state != PC_SUSPENDED, 0))
+        return switch_save_general(t, sp);
+    if (stop <= sp && cur->stack_stop >= stop) {
+        /* I1: the chain from the target skips fibers that end below its
+         * stop (none has unsaved bytes: they are below sp). */
+        pc_fiber *owner = cur;
+        while (owner && owner->stack_stop <= stop)
+            owner = owner->prev;
+        tgt->prev = owner;
+    } else if (cur->prev == tgt && (size_t)(cur->stack_stop - sp) <= cur->cap) {
+        size_t need = (size_t)(cur->stack_stop - sp);
+        if (need > PC_SMALL_COPY || (need & 15))
+            return switch_up_memcpy(t, sp, need);
+        copy_small(cur->copy, sp, need);
+        cur->saved = need;
+    } else {
+        return switch_save_general(t, sp);
+    }
+    return switch_fast_finish(t, cur, tgt, sp);
 }
 
 /* Called by the arch switch with sp already at the target's saved sp: put
@@ -314,10 +424,14 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
 PC_NO_ASAN void pc__switch_restore(pc_thread *t)
 {
     pc_fiber *f = t->current;
-    if (f->saved) {
-        copy_bytes(f->stack_start, f->copy, f->saved);
-        f->saved = 0;
-    }
+    size_t n = f->saved;
+    if (!n)
+        return;
+    f->saved = 0;
+    if (n <= PC_SMALL_COPY && (n & 15) == 0)
+        copy_small(f->stack_start, f->copy, n);
+    else
+        copy_bytes(f->stack_start, f->copy, n);
 }
 
 /* First frame of every fiber.  Its return address is the guard. */

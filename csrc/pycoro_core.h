@@ -41,6 +41,18 @@
  * Registers: the arch switch (arch/switch_*.S) pushes the callee-saved
  * registers onto the outgoing stack, so they are saved and restored with
  * the stack bytes; `sp` points at that block (layout: pc_regs_* below).
+ *
+ * Floating-point environment (x86-64: MXCSR's control bits and the x87
+ * control word; ARM64: FPCR): each fiber has its own, like the registers:
+ * a switch saves the leaving fiber's and installs the entering fiber's (a
+ * new fiber starts with its starter's).  Fibers created with
+ * PC_FIBER_SHARE_FPENV instead share one per thread, as code that shares a
+ * thread does: a switch between two of them leaves the environment alone.
+ * That is an opt-out for C code that never changes rounding modes: reading
+ * MXCSR alone costs about 4.5 ns on the AMD EPYC machines we measure on,
+ * half of such a switch (Windows fibers make the same trade with
+ * FIBER_FLAG_FLOAT_SWITCH).  The CPython binding keeps the default, as
+ * greenlet keeps the environment per greenlet.
  */
 #ifndef PYCORO_CORE_H
 #define PYCORO_CORE_H
@@ -54,6 +66,9 @@ extern "C" {
 
 /* How far (bytes) nested fiber starts may descend below the thread base. */
 #define PC_NEST_LIMIT (256 * 1024)
+
+/* pc_fiber.flags */
+#define PC_FIBER_SHARE_FPENV 1u  /* share the thread's floating-point environment */
 
 /* Return codes of pc_switch. */
 #define PC_OK 0
@@ -95,6 +110,8 @@ struct pc_fiber {
     pc_entry_fn entry;
     void *arg;
     pc_state state;
+    unsigned flags;      /* PC_FIBER_*: set with pc_fiber_set_flags */
+    uint64_t fpenv;      /* its FP environment while not running (unless shared) */
 };
 
 struct pc_thread {
@@ -103,14 +120,14 @@ struct pc_thread {
     pc_fiber *target;    /* during a switch: the fiber being resumed */
     pc_fiber *origin;    /* after a switch: the fiber that switched to us */
     char *base;          /* sp of the thread's first switch (I4) */
+    uint64_t fpenv;      /* the shared FP environment (PC_FIBER_SHARE_FPENV)
+                            while another fiber runs; read at pc_thread_init */
     pc_allocator alloc;
 };
 
 /* Register blocks pushed by the arch switch, lowest address first. */
 typedef struct pc_regs_x86_64 {
-    uint32_t mxcsr;
-    uint16_t x87_cw;
-    uint16_t pad;
+    uint64_t pad;        /* keeps the block and the calls 16-byte aligned */
     uint64_t r15, r14, r13, r12, rbx, rbp;
     uint64_t ret;        /* return address into pc_switch's caller */
 } pc_regs_x86_64;
@@ -119,8 +136,6 @@ typedef struct pc_regs_arm64 {
     uint64_t d8, d9, d10, d11, d12, d13, d14, d15;
     uint64_t x19, x20, x21, x22, x23, x24, x25, x26, x27, x28;
     uint64_t fp, lr;
-    uint64_t fpcr;
-    uint64_t pad;
 } pc_regs_arm64;
 
 /* `main` (caller-owned storage) becomes the running context of the caller.
@@ -131,6 +146,9 @@ void pc_thread_fini(pc_thread *t);
 
 /* Prepare a new fiber; it runs `entry(self, arg)` at its first switch. */
 void pc_fiber_init(pc_fiber *f, pc_thread *t, pc_entry_fn entry, void *arg);
+/* PC_FIBER_* flags of a fiber (the main fiber included); takes effect at
+ * its next switch. */
+static inline void pc_fiber_set_flags(pc_fiber *f, unsigned flags) { f->flags = flags; }
 /* Free a fiber's heap copy and unlink it from the stack chain.  A suspended
  * fiber's frames are abandoned without unwinding (the caller's business). */
 void pc_fiber_release(pc_fiber *f);

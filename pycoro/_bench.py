@@ -318,7 +318,8 @@ def m_core(ctx):
     if "skipped" in r:
         return {"skipped": r["skipped"]}
     return {"subject": r["ns"], "baseline": None, "value": r["ns"],
-            "detail": {"n": z.core, "samples": r["samples"]}}
+            "detail": {"n": z.core, "samples": r["samples"], "variants": r.get("variants", {}),
+                       "variant_samples": r.get("variant_samples", {})}}
 
 
 def measures(sizes):
@@ -509,6 +510,15 @@ def print_report(report, stream):
             for p in d["subject_points"]:
                 stream.write("  %12s  %10.1f  %10s\n" % (format(p["n"], ","), p["ns"],
                                                           "%.1f" % bp[p["n"]] if p["n"] in bp else "-"))
+        if r["id"] == "core_switch" and d.get("variants"):
+            v = d["variants"]
+            stream.write("\nraw C core switch, medians (ns per switch):\n"
+                         "  %6.1f  default: each fiber keeps its own FP environment (the row above)\n"
+                         "  %6.1f  FP environment shared by both fibers (PC_FIBER_SHARE_FPENV):\n"
+                         "          no MXCSR read, which alone costs ~4.5 ns on AMD EPYC\n"
+                         "  %6.1f  default, switched from two different call sites: each return\n"
+                         "          is mispredicted (the shape of the caller, not of the switch)\n"
+                         % (v["default"], v["shared_fpenv"], v["two_sites"]))
     c = report["counts"]
     # (worded so that no CI log reader mistakes it for a test runner's summary)
     stream.write("\ntargets: %d met, %d missed, %d measure errors, %d other (of %d measures)\n"

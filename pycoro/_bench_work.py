@@ -412,13 +412,25 @@ def work_core(n, repeat):
         return {"skipped": "cannot build the cffi core harness (needs cffi, setuptools and a C "
                            "compiler): %s: %s" % (type(e).__name__, str(e).strip()[-300:])}
     lib = built.lib
-    samples = []
+    # (flags, two_sites): the default (each fiber keeps its own FP
+    # environment; both sides switch from one call site, as the binding's
+    # switches do), FP environment shared (PC_FIBER_SHARE_FPENV = 1), and
+    # the default switched from two different call sites (every return is
+    # then mispredicted).  Interleaved, so that all see the same machine.
+    variants = {"default": (0, 0), "shared_fpenv": (1, 0), "two_sites": (0, 1)}
+    samples = {k: [] for k in variants}
     for _ in range(repeat):
-        lib.fx_init()
-        samples.append(min(lib.fx_switch_ns(max(1, n // BURSTS)) for _ in range(BURSTS)))
-        lib.fx_fini()
-    samples.sort()
-    return {"ns": samples[len(samples) // 2], "samples": samples, "n": n}
+        for name, (flags, two_sites) in variants.items():
+            lib.fx_init()
+            samples[name].append(min(lib.fx_switch_ns(max(1, n // BURSTS), flags, two_sites)
+                                     for _ in range(BURSTS)))
+            lib.fx_fini()
+    medians = {}
+    for name, v in samples.items():
+        v.sort()
+        medians[name] = v[len(v) // 2]
+    return {"ns": medians["default"], "samples": samples["default"], "n": n,
+            "variants": medians, "variant_samples": samples}
 
 
 def work_create(impl_name, n):

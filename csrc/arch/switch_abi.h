@@ -12,6 +12,6 @@
 
 /* Size of the register block each switch pushes (see the .S offset tables). */
 #define PC_X86_64_FRAME_SIZE 0x40
-#define PC_ARM64_FRAME_SIZE 0xb0
+#define PC_ARM64_FRAME_SIZE 0xa0
 
 #endif

@@ -13,9 +13,9 @@
  *   0x40    8*10  x19-x28
  *   0x90    8     x29 (fp)
  *   0x98    8     x30 (lr: where pc_switch returns to)
- *   0xa0    8     FPCR (rounding mode, flush-to-zero, trap enables)
- *   0xa8    8     padding (keeps sp 16-byte aligned)
- *   0xb0          = PC_ARM64_FRAME_SIZE
+ *   0xa0          = PC_ARM64_FRAME_SIZE (a multiple of 16: sp stays aligned)
+ * FPCR is not here: the C core switches it (pycoro_core.c, fpenv_switch),
+ * and leaves it alone between fibers that share it (PC_FIBER_SHARE_FPENV).
  * No PAC or BTI instructions: the function is reached only by direct bl,
  * and lr is saved and reloaded at the same stack address, so a caller that
  * signs its own lr still authenticates.  The object carries no BTI property
@@ -41,8 +41,6 @@ PC_SYM(pc__switch_asm):
     stp     x25, x26, [sp, #0x70]
     stp     x27, x28, [sp, #0x80]
     stp     x29, x30, [sp, #0x90]           /* fp, lr */
-    mrs     x9, fpcr                        /* floating-point control */
-    str     x9, [sp, #0xa0]
     mov     x19, x0                         /* keep t across the call (x19 is saved) */
     mov     x1, sp                          /* arg 2: our register block */
     bl      PC_SYM(pc__switch_save)         /* x0 = sp to go on at, x1 = verdict */
@@ -64,12 +62,6 @@ PC_SYM(pc__switch_asm):
     bl      PC_SYM(pc__switch_restore)      /* copy its saved bytes back above sp */
     mov     w0, #0                          /* the resumed pc_switch returns 0 */
 1:
-    ldr     x9, [sp, #0xa0]                 /* the incoming FPCR */
-    mrs     x10, fpcr                       /* the outgoing FPCR */
-    cmp     x9, x10
-    b.eq    4f                              /* equal: skip the (slow) write */
-    msr     fpcr, x9                        /* restore FPCR */
-4:
     ldp     d8, d9, [sp, #0x00]
     ldp     d10, d11, [sp, #0x10]
     ldp     d12, d13, [sp, #0x20]

@@ -9,9 +9,7 @@
  *
  * Register block at the saved sp (struct pc_regs_x86_64, asserted in C):
  *   offset  size  content
- *   0x00    4     MXCSR (SSE control/status: rounding, exception masks)
- *   0x04    2     x87 FPU control word
- *   0x06    2     padding
+ *   0x00    8     padding (keeps the block 16-byte aligned)
  *   0x08    8     r15
  *   0x10    8     r14
  *   0x18    8     r13
@@ -21,6 +19,9 @@
  *   0x38    8     return address (pushed by the caller's call)
  *   0x40          = PC_X86_64_FRAME_SIZE
  * The block is 16-byte aligned (entry rsp % 16 == 8, plus 7 * 8 bytes).
+ * MXCSR and the x87 control word are not here: the C core switches them
+ * (pycoro_core.c, fpenv_switch), and leaves them alone between fibers that
+ * share them (PC_FIBER_SHARE_FPENV).
  * No endbr64: only direct calls reach this code, and the object carries no
  * CET property (see switch.S).
  */
@@ -39,9 +40,7 @@ PC_SYM(pc__switch_asm):
     pushq   %r13                        /* 0x18 */
     pushq   %r14                        /* 0x10 */
     pushq   %r15                        /* 0x08 */
-    subq    $8, %rsp                    /* 0x00: room for the control words */
-    stmxcsr (%rsp)                      /* save MXCSR */
-    fnstcw  4(%rsp)                     /* save the x87 control word */
+    subq    $8, %rsp                    /* 0x00: padding, for alignment */
     movq    %rdi, %rbx                  /* keep t across the call (rbx is saved) */
     movq    %rsp, %rsi                  /* arg 2: our register block */
     call    PC_SYM(pc__switch_save)     /* rax = sp to go on at, rdx = verdict */
@@ -63,25 +62,7 @@ PC_SYM(pc__switch_asm):
     call    PC_SYM(pc__switch_restore)  /* copy its saved bytes back above rsp */
     xorl    %eax, %eax                  /* the resumed pc_switch returns 0 */
 1:
-    /* Reload the control words only when they differ: the loads stall the
-     * pipeline, the stores and compares do not.  The red zone below rsp is
-     * scratch space.  MXCSR is compared on its control bits (0xffc0:
-     * rounding, masks, FTZ, DAZ); its sticky exception flags are not part
-     * of a fiber's state (as on ARM64, where FPSR is not switched). */
-    stmxcsr -8(%rsp)                    /* the outgoing fiber's MXCSR */
-    movl    -8(%rsp), %ecx
-    xorl    (%rsp), %ecx
-    testl   $0xffc0, %ecx               /* same control bits? */
-    jz      4f
-    ldmxcsr (%rsp)                      /* restore MXCSR */
-4:
-    fnstcw  -8(%rsp)                    /* the outgoing x87 control word */
-    movzwl  -8(%rsp), %ecx
-    cmpw    4(%rsp), %cx
-    je      5f
-    fldcw   4(%rsp)                     /* restore the x87 control word */
-5:
-    addq    $8, %rsp                    /* drop the control-word slot */
+    addq    $8, %rsp                    /* drop the padding */
     popq    %r15
     popq    %r14
     popq    %r13

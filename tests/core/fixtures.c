@@ -3,6 +3,7 @@
 #include "pycoro_core.h"
 
 #include <fenv.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,22 +90,64 @@ long fx_pingpong(long n)
     return ok;
 }
 
-/* Raw switch cost: ns per single switch (a round trip is two). */
-double fx_switch_ns(long n)
+/* ---- raw switch cost ----
+ * Both sides switch from the same loop, bounce(), so a switch returns to the
+ * call site the CPU's return predictor expects, as in the binding (every
+ * Python-level switch goes through one call site).  `two_sites` instead
+ * switches from two different functions (pingpong_entry and the timing
+ * loop): then every switch's return is mispredicted, which is the shape of
+ * the code and not of the switch (both are reported by the bench). */
+static volatile int bounce_stop;
+static __attribute__((noinline)) void bounce(pc_fiber *to, long n)
+{
+    for (long i = 0; i < n && !bounce_stop; i++)
+        pc_switch(to);
+}
+static pc_fiber *bounce_entry(pc_fiber *self, void *arg)
+{
+    bounce(main_f(), LONG_MAX);
+    return main_f();
+}
+
+static double elapsed_ns(const struct timespec *a, const struct timespec *b)
+{
+    return (b->tv_sec - a->tv_sec) * 1e9 + (b->tv_nsec - a->tv_nsec);
+}
+
+/* ns per single switch (a round trip is two); `flags` go on both fibers. */
+double fx_switch_ns(long n, unsigned flags, int two_sites)
 {
     pc_fiber f;
     long counter = 0;
     struct timespec a, b;
-    pc_fiber_init(&f, &T, pingpong_entry, &counter);
-    pc_switch(&f);
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    for (long i = 0; i < n; i++)
+    double ns;
+    pc_fiber_set_flags(T.main, flags);
+    if (two_sites) {
+        pc_fiber_init(&f, &T, pingpong_entry, &counter);
+        pc_fiber_set_flags(&f, flags);
         pc_switch(&f);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    counter = -100;
-    pc_switch(&f);
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        for (long i = 0; i < n; i++)
+            pc_switch(&f);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        counter = -100;
+    } else {
+        bounce_stop = 0;
+        pc_fiber_init(&f, &T, bounce_entry, NULL);
+        pc_fiber_set_flags(&f, flags);
+        bounce(&f, 1);           /* started from bounce(): same stack depth */
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        bounce(&f, n);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        bounce_stop = 1;
+    }
+    ns = elapsed_ns(&a, &b) / (2.0 * n);
+    pc_switch(&f);               /* let it finish */
+    if (f.state != PC_DEAD)
+        ns = -1.0;
     pc_fiber_release(&f);
-    return ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / (2.0 * n);
+    pc_fiber_set_flags(T.main, 0);
+    return ns;
 }
 
 /* ---- deep recursion inside a fiber, switching out at every level ---- */
@@ -220,29 +263,87 @@ long fx_chain(long n)
     return dead == n ? CH.reached : -2;
 }
 
-/* ---- floating-point environment is per fiber ---- */
-static int fenv_fiber_round;
+/* ---- floating-point environment: per fiber by default, shared with
+ * PC_FIBER_SHARE_FPENV ---- */
+static int round_code(void)
+{
+    switch (fegetround()) {
+    case FE_TONEAREST: return 0;
+    case FE_UPWARD: return 1;
+    case FE_DOWNWARD: return 2;
+    default: return 3;
+    }
+}
+static int fenv_fiber_seen;
 static pc_fiber *fenv_entry(pc_fiber *self, void *arg)
 {
     fesetround(FE_UPWARD);
     pc_switch(main_f());
-    fenv_fiber_round = fegetround();   /* must still be ours */
+    fenv_fiber_seen = round_code();    /* ours if owned, main's if shared */
     return main_f();
 }
-/* Returns 1 when main keeps FE_TONEAREST and the fiber keeps FE_UPWARD. */
-int fx_fenv(void)
+/* Main rounds to nearest, the fiber sets upward and switches back; main
+ * reads its mode (-> *main_seen), sets downward and resumes the fiber,
+ * which reads its mode (-> *fiber_seen).  Codes: 0 nearest, 1 up, 2 down.
+ * Owned by either side: main sees 0, the fiber 1.  Both shared: 1 and 2. */
+void fx_fenv(unsigned main_flags, unsigned fiber_flags, int *main_seen, int *fiber_seen)
 {
     pc_fiber f;
-    int ok = 1;
     fesetround(FE_TONEAREST);
+    pc_fiber_set_flags(T.main, main_flags);
     pc_fiber_init(&f, &T, fenv_entry, NULL);
+    pc_fiber_set_flags(&f, fiber_flags);
     pc_switch(&f);
-    ok &= fegetround() == FE_TONEAREST;
+    *main_seen = round_code();
+    fesetround(FE_DOWNWARD);
     pc_switch(&f);
-    ok &= fegetround() == FE_TONEAREST;
-    ok &= fenv_fiber_round == FE_UPWARD;
+    *fiber_seen = fenv_fiber_seen;
     pc_fiber_release(&f);
-    return ok;
+    pc_fiber_set_flags(T.main, 0);
+    fesetround(FE_TONEAREST);
+}
+
+/* Three parties: main and A share the thread's environment, B has its own.
+ * Returns the number of failed checks (expect 0). */
+static pc_fiber MA, MB;
+static long mixed_bad;
+static pc_fiber *mixed_a(pc_fiber *self, void *arg)
+{
+    mixed_bad += fegetround() != FE_TONEAREST;   /* the shared one, not B's */
+    fesetround(FE_DOWNWARD);                      /* visible to main */
+    pc_switch(main_f());
+    mixed_bad += fegetround() != FE_TOWARDZERO;  /* main's change, shared */
+    return main_f();
+}
+static pc_fiber *mixed_b(pc_fiber *self, void *arg)
+{
+    mixed_bad += fegetround() != FE_TONEAREST;   /* inherited from main */
+    fesetround(FE_UPWARD);
+    pc_switch(&MA);
+    mixed_bad += fegetround() != FE_UPWARD;      /* still its own */
+    pc_switch(&MA);
+    return main_f();
+}
+long fx_fenv_mixed(void)
+{
+    mixed_bad = 0;
+    fesetround(FE_TONEAREST);
+    pc_fiber_set_flags(T.main, PC_FIBER_SHARE_FPENV);
+    pc_fiber_init(&MA, &T, mixed_a, NULL);
+    pc_fiber_set_flags(&MA, PC_FIBER_SHARE_FPENV);
+    pc_fiber_init(&MB, &T, mixed_b, NULL);
+    pc_switch(&MB);                  /* B -> A (new) -> main */
+    mixed_bad += fegetround() != FE_DOWNWARD;    /* A's change, shared */
+    fesetround(FE_TOWARDZERO);
+    pc_switch(&MB);                  /* B checks its own, -> A -> main */
+    mixed_bad += fegetround() != FE_TOWARDZERO;
+    pc_switch(&MB);                  /* B finishes */
+    mixed_bad += MA.state != PC_DEAD || MB.state != PC_DEAD;
+    pc_fiber_release(&MA);
+    pc_fiber_release(&MB);
+    pc_fiber_set_flags(T.main, 0);
+    fesetround(FE_TONEAREST);
+    return mixed_bad;
 }
 
 /* ---- the FP control register itself is per fiber ----

@@ -4,6 +4,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from ..platform_support import needs_subprocess
 from .conftest import scaled
 
@@ -40,8 +42,26 @@ def test_callee_saved_registers_preserved(core):
     assert core.fx_regs() == 0
 
 
-def test_fp_environment_is_per_fiber(core):
-    assert core.fx_fenv() == 1
+SHARE = 1  # PC_FIBER_SHARE_FPENV
+
+
+@pytest.mark.parametrize("main_flags, fiber_flags, expect", [
+    (0, 0, (0, 1)),            # the default: each keeps its own
+    (SHARE, 0, (0, 1)),        # one side shares, the other has its own:
+    (0, SHARE, (0, 1)),        #   still isolated
+    (SHARE, SHARE, (1, 2)),    # both share: each sees the other's change
+])
+def test_fp_environment_shared_or_owned(core, core_lib, main_flags, fiber_flags, expect):
+    # rounding codes: 0 to nearest, 1 upward, 2 downward (see fx_fenv)
+    main_seen = core_lib.ffi.new("int *")
+    fiber_seen = core_lib.ffi.new("int *")
+    core.fx_fenv(main_flags, fiber_flags, main_seen, fiber_seen)
+    assert (main_seen[0], fiber_seen[0]) == expect
+
+
+def test_fp_environment_mixed_owners(core):
+    # main and A share the thread's environment while B has its own
+    assert core.fx_fenv_mixed() == 0
 
 
 def test_fp_control_register_is_per_fiber(core):
@@ -69,9 +89,13 @@ def test_no_copies_leak(core):
     # the `core` fixture asserts fx_live_blocks() == 0 after this test
 
 
-def test_raw_switch_time_is_printed(core):
-    ns = core.fx_switch_ns(scaled(1_000_000, 10_000))
-    print(f"raw C core switch: {ns:.1f} ns")
+@pytest.mark.parametrize("flags", [0, SHARE])
+@pytest.mark.parametrize("two_sites", [0, 1])
+def test_raw_switch_time_is_printed(core, flags, two_sites):
+    # ns < 0 would mean the fiber did not finish cleanly; no time bound here
+    # (the benchmarks measure speed).
+    ns = core.fx_switch_ns(scaled(1_000_000, 10_000), flags, two_sites)
+    print(f"raw C core switch (flags {flags}, two call sites {two_sites}): {ns:.1f} ns")
     assert ns > 0
 
 
