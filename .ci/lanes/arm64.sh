@@ -156,6 +156,6 @@ set -e
 echo "==== lane: $LANE"
 echo "==== wall time: $((SECONDS - T0)) s"
 echo "==== pytest summary (aarch64): $(grep -E '^=* ?[0-9]+ (passed|failed|error)|^=+ .* in [0-9.]+s' "$LAB/pytest.log" | tail -1)"
-grep -oE 'raw C core switch: [0-9.]+ ns' "$LAB/pytest.log" | sed 's/^/==== aarch64 (qemu) /' || true
+grep -oE 'raw C core switch: [0-9.]+ ns \([^)]*\)' "$LAB/pytest.log" | sed 's/^/==== aarch64 (qemu) /' || true
 grep -E '^SKIPPED' "$LAB/pytest.log" | sed 's/^/==== /' || true
 exit "$rc"

@@ -95,7 +95,7 @@ def test_raw_switch_time_is_printed(core, flags, two_sites):
     # ns < 0 would mean the fiber did not finish cleanly; no time bound here
     # (the benchmarks measure speed).
     ns = core.fx_switch_ns(scaled(1_000_000, 10_000), flags, two_sites)
-    print(f"raw C core switch (flags {flags}, two call sites {two_sites}): {ns:.1f} ns")
+    print(f"raw C core switch: {ns:.1f} ns (shared FP env {flags}, two call sites {two_sites})")
     assert ns > 0
 
 

@@ -85,8 +85,10 @@ def measure(n, fn):
     tracked_objects()                  # creates this thread's hub, if any
     gc.collect()
     # warm-up: the chunk pool, obmalloc arenas and glibc's heap settle only
-    # after a few hundred thousand lifecycles (measured: RSS then stays flat)
-    fn(max(20_000, n // 2))
+    # after a few hundred thousand lifecycles (measured: RSS then stays flat).
+    # At least 100,000 even at a small scale: after 20,000 a run under qemu
+    # (PYCORO_TEST_SCALE=0.1) still grew by one 1 MiB obmalloc arena.
+    fn(max(100_000, n // 2))
     gc.collect()
     objs0, rss0 = tracked_objects(), rss_kb()
     t0 = time.perf_counter()
