@@ -198,13 +198,19 @@ static PC_NO_ASAN void copy_bytes(char *dst, const char *src, size_t n)
 #endif
 }
 
-/* A small slice (a C fiber's is often 100-200 bytes) in 16-byte moves
- * inline: no call, no size dispatch, and the fast paths stay frameless.
- * n is a multiple of 16 (the fast paths' slices run from a 16-byte aligned
- * register block to a 16-byte aligned stack stop).  Never used under ASan
- * (the fast paths are off there). */
+/* Copy in 16-byte moves, lowest address first.  Two uses:
+ *  - saving a small slice (a C fiber's is often 100-200 bytes) inline: no
+ *    call and no size dispatch, and the fast paths stay frameless;
+ *  - restoring: the resumed fiber reads its slice bottom-up right away (the
+ *    switch pops its register block, then returns through its frames), and
+ *    those loads are served best from stores made in that order, early.
+ *    memcpy stores the lowest bytes last (glibc's copy of a few hundred
+ *    bytes writes its first vectors after its loop): restoring a Python
+ *    fiber's 576 bytes that way measured 100 ns per round trip, this way
+ *    84 (callgrind counts barely differ: it is store-to-load forwarding).
+ * n is a multiple of 16 (the callers check).  Never used under ASan. */
 #define PC_SMALL_COPY 256
-static inline void copy_small(char *dst, const char *src, size_t n)
+static inline void copy_up16(char *dst, const char *src, size_t n)
 {
     for (size_t i = 0; i < n; i += 16) {
         char chunk[16];
@@ -411,7 +417,7 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
         size_t need = (size_t)(cur->stack_stop - sp);
         if (need > PC_SMALL_COPY || (need & 15))
             return switch_up_memcpy(t, sp, need);
-        copy_small(cur->copy, sp, need);
+        copy_up16(cur->copy, sp, need);
         cur->saved = need;
     } else {
         return switch_save_general(t, sp);
@@ -419,8 +425,28 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
     return switch_fast_finish(t, cur, tgt, sp);
 }
 
+/* Restoring more than PC_RESTORE_UP16 bytes (a fiber suspended in C code
+ * that re-entered the interpreter, a deep recursion): the upper part first,
+ * with memcpy (fast for kilobytes, and read only later), then the bottom
+ * bytes in order.  Out of line: a frame in pc__switch_restore itself (for
+ * the memcpy call) measured 8 ns more per Python round trip. */
+#define PC_RESTORE_UP16 1024
+#define PC_RESTORE_BOTTOM 512
+static __attribute__((noinline, cold)) PC_NO_ASAN void restore_large(pc_fiber *f, size_t n)
+{
+#ifndef PC_ASAN
+    if ((n & 15) == 0) {
+        memcpy(f->stack_start + PC_RESTORE_BOTTOM, f->copy + PC_RESTORE_BOTTOM,
+               n - PC_RESTORE_BOTTOM);
+        copy_up16(f->stack_start, f->copy, PC_RESTORE_BOTTOM);
+        return;
+    }
+#endif
+    copy_bytes(f->stack_start, f->copy, n);
+}
+
 /* Called by the arch switch with sp already at the target's saved sp: put
- * the target's saved bytes back above it. */
+ * the target's saved bytes back above it.  Frameless (see restore_large). */
 PC_NO_ASAN void pc__switch_restore(pc_thread *t)
 {
     pc_fiber *f = t->current;
@@ -428,10 +454,13 @@ PC_NO_ASAN void pc__switch_restore(pc_thread *t)
     if (!n)
         return;
     f->saved = 0;
-    if (n <= PC_SMALL_COPY && (n & 15) == 0)
-        copy_small(f->stack_start, f->copy, n);
-    else
-        copy_bytes(f->stack_start, f->copy, n);
+#ifndef PC_ASAN
+    if (__builtin_expect(n <= PC_RESTORE_UP16 && (n & 15) == 0, 1)) {
+        copy_up16(f->stack_start, f->copy, n);
+        return;
+    }
+#endif
+    restore_large(f, n);
 }
 
 /* First frame of every fiber.  Its return address is the guard. */
