@@ -45,7 +45,7 @@
  * Floating-point environment (x86-64: MXCSR's control bits and the x87
  * control word; ARM64: FPCR): each fiber has its own, like the registers:
  * a switch saves the leaving fiber's and installs the entering fiber's (a
- * new fiber starts with its starter's).  Fibers created with
+ * new fiber starts with its starter's).  Fibers given
  * PC_FIBER_SHARE_FPENV instead share one per thread, as code that shares a
  * thread does: a switch between two of them leaves the environment alone.
  * That is an opt-out for C code that never changes rounding modes: reading
