@@ -188,3 +188,16 @@ def test_core_switch(benchmark, core_lib, flags, two_sites):
     benchmark.extra_info["switches_per_round"] = n
     benchmark.extra_info["ns_per_switch_median"] = per_switch[len(per_switch) // 2]
     assert core_lib.fx_live_blocks() == 0
+
+
+@pytest.mark.benchmark(group="raw C core switch (cffi, no Python)")
+@pytest.mark.parametrize("fp", [0, 1], ids=["floor", "floor_fp_read"])
+def test_floor_swap(benchmark, core_lib, fp):
+    # the reference point: a bare register swap between two stacks
+    # (tests/core/floor.S), nothing copied; fp also reads MXCSR/x87 or FPCR
+    n = scaled(1_000_000, minimum=1000)
+    per_switch = []
+    benchmark.pedantic(lambda: per_switch.append(core_lib.fx_floor_ns(n, fp)), rounds=5, iterations=1)
+    per_switch.sort()
+    benchmark.extra_info["ns_per_switch_median"] = per_switch[len(per_switch) // 2]
+    assert per_switch[0] > 0

@@ -519,6 +519,10 @@ def print_report(report, stream):
                          "  %6.1f  default, switched from two different call sites: each return\n"
                          "          is mispredicted (the shape of the caller, not of the switch)\n"
                          % (v["default"], v["shared_fpenv"], v["two_sites"]))
+            if "floor" in v:
+                stream.write("  %6.1f  floor: a bare register swap between two stacks, nothing copied\n"
+                             "  %6.1f  floor, also reading the FP control state (tests/core/floor.S)\n"
+                             % (v["floor"], v["floor_fp"]))
     c = report["counts"]
     # (worded so that no CI log reader mistakes it for a test runner's summary)
     stream.write("\ntargets: %d met, %d missed, %d measure errors, %d other (of %d measures)\n"

@@ -412,18 +412,26 @@ def work_core(n, repeat):
         return {"skipped": "cannot build the cffi core harness (needs cffi, setuptools and a C "
                            "compiler): %s: %s" % (type(e).__name__, str(e).strip()[-300:])}
     lib = built.lib
-    # (flags, two_sites): the default (each fiber keeps its own FP
-    # environment; both sides switch from one call site, as the binding's
-    # switches do), FP environment shared (PC_FIBER_SHARE_FPENV = 1), and
-    # the default switched from two different call sites (every return is
-    # then mispredicted).  Interleaved, so that all see the same machine.
-    variants = {"default": (0, 0), "shared_fpenv": (1, 0), "two_sites": (0, 1)}
+    # The default (each fiber keeps its own FP environment; both sides
+    # switch from one call site, as the binding's switches do), the FP
+    # environment shared (PC_FIBER_SHARE_FPENV = 1), and the default switched
+    # from two different call sites (every return is then mispredicted).
+    # Interleaved, so that all see the same machine.
+    # The floor: a bare register swap between two stacks (tests/core/floor.S),
+    # without and with reading the FP control state.
+    burst = max(1, n // BURSTS)
+    variants = {
+        "default": lambda: lib.fx_switch_ns(burst, 0, 0),
+        "shared_fpenv": lambda: lib.fx_switch_ns(burst, 1, 0),
+        "two_sites": lambda: lib.fx_switch_ns(burst, 0, 1),
+        "floor": lambda: lib.fx_floor_ns(burst, 0),
+        "floor_fp": lambda: lib.fx_floor_ns(burst, 1),
+    }
     samples = {k: [] for k in variants}
     for _ in range(repeat):
-        for name, (flags, two_sites) in variants.items():
+        for name, one in variants.items():
             lib.fx_init()
-            samples[name].append(min(lib.fx_switch_ns(max(1, n // BURSTS), flags, two_sites)
-                                     for _ in range(BURSTS)))
+            samples[name].append(min(one() for _ in range(BURSTS)))
             lib.fx_fini()
     medians = {}
     for name, v in samples.items():

@@ -31,6 +31,7 @@ long fx_alloc_calls(void);
 void fx_fail_alloc_at(long n);
 long fx_pingpong(long n);
 double fx_switch_ns(long n, unsigned flags, int two_sites);
+double fx_floor_ns(long n, int fp);
 long fx_deep(int depth);
 long fx_many(long n, const long *order);
 long fx_chain(long n);
@@ -62,6 +63,7 @@ def build():
             os.path.join(CSRC, "arch", "switch.S"),
             os.path.join(HERE, "fixtures.c"),
             os.path.join(HERE, "regcheck.S"),
+            os.path.join(HERE, "floor.S"),
         ],
         include_dirs=[CSRC, HERE],
         # distutils rebuilds only when a source or one of these is newer

@@ -555,3 +555,92 @@ long fx_regs(void)
     pc_fiber_release(&f);
     return bad;
 }
+
+/* ---- the floor (floor.S): a bare register swap between two stacks ----
+ * What any switch costs on this machine before it copies or tracks
+ * anything; the bench prints it beside the core's switch.  Same shape as
+ * fx_switch_ns: both sides switch from one loop. */
+void fx_floor_swap(void **save_sp, void *load_sp);
+void fx_floor_swap_fp(void **save_sp, void *load_sp);
+void fx_floor_start(void);
+static void *floor_sp[2];            /* [0] main, [1] the other context */
+static int floor_side, floor_fp;
+static volatile int floor_stop;
+static long floor_switches;
+
+static void floor_swap_to(int other)
+{
+    int me = !other;
+    floor_side = other;
+    floor_switches++;
+    if (floor_fp)
+        fx_floor_swap_fp(&floor_sp[me], floor_sp[other]);
+    else
+        fx_floor_swap(&floor_sp[me], floor_sp[other]);
+}
+static __attribute__((noinline)) void floor_bounce(long n)
+{
+    for (long i = 0; i < n && !floor_stop; i++)
+        floor_swap_to(!floor_side);
+}
+static void floor_context(void *arg)
+{
+    (void)arg;
+    floor_bounce(LONG_MAX);
+    floor_swap_to(0);                /* for good */
+    abort();
+}
+/* The first frame of the other context, as the swap variant pops it. */
+static void *floor_frame(char *top, int fp)
+{
+    uintptr_t after = ((uintptr_t)top & ~(uintptr_t)15) - 16;  /* sp after the first return */
+#if defined(__x86_64__)
+    uint64_t *sp = (uint64_t *)after;
+    *--sp = (uint64_t)(uintptr_t)fx_floor_start;   /* return address */
+    *--sp = 0;                                      /* rbp */
+    *--sp = 0;                                      /* rbx */
+    *--sp = 0;                                      /* r12: arg */
+    *--sp = (uint64_t)(uintptr_t)floor_context;     /* r13: fn */
+    *--sp = 0;                                      /* r14 */
+    *--sp = 0;                                      /* r15 */
+    if (fp)
+        *--sp = 0;                                  /* control words (skipped) */
+    return sp;
+#elif defined(__aarch64__)
+    size_t size = fp ? 0xb0 : 0xa0;
+    uint64_t *frame = (uint64_t *)(after - size);
+    memset(frame, 0, size);
+    frame[0x40 / 8] = 0;                            /* x19: arg */
+    frame[0x48 / 8] = (uint64_t)(uintptr_t)floor_context;  /* x20: fn */
+    frame[0x98 / 8] = (uint64_t)(uintptr_t)fx_floor_start; /* lr */
+    return frame;
+#else
+#  error "no floor fixture for this target"
+#endif
+}
+/* ns per switch; fp: the variant that also reads the FP control state.
+ * -1 if the two contexts did not take turns as expected. */
+double fx_floor_ns(long n, int fp)
+{
+    size_t size = 64 * 1024;
+    char *stack = malloc(size);
+    struct timespec a, b;
+    if (!stack)
+        return -1.0;
+    floor_fp = fp;
+    floor_stop = 0;
+    floor_side = 0;
+    floor_switches = 0;
+    floor_sp[1] = floor_frame(stack + size, fp);
+    floor_bounce(1);                 /* start it from the timed loop's depth */
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    floor_bounce(n);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    long timed = floor_switches - 2;
+    floor_stop = 1;
+    floor_swap_to(1);                /* it leaves its loop and comes back */
+    free(stack);
+    if (timed != 2 * n || floor_side != 0)
+        return -1.0;
+    return elapsed_ns(&a, &b) / (2.0 * n);
+}

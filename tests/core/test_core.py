@@ -99,6 +99,15 @@ def test_raw_switch_time_is_printed(core, flags, two_sites):
     assert ns > 0
 
 
+@pytest.mark.parametrize("fp", [0, 1])
+def test_floor_swap_takes_turns_and_is_printed(core, fp):
+    # the bench's reference point (tests/core/floor.S): -1 would mean the
+    # two contexts did not alternate exactly; no time bound here
+    ns = core.fx_floor_ns(scaled(1_000_000, 10_000), fp)
+    print(f"bare register swap (floor.S, FP read {fp}): {ns:.1f} ns")
+    assert ns > 0
+
+
 @needs_subprocess
 def test_entry_returning_no_fiber_aborts_loudly():
     code = textwrap.dedent(
