@@ -47,8 +47,10 @@ step "Mach-O assembly check with clang"
 for target in arm64-apple-macos11 x86_64-apple-macos11; do
     obj=$LAB/switch-$target.o
     clang -target "$target" -c "$PROJ/csrc/arch/switch.S" -I "$PROJ/csrc" -o "$obj"
-    clang -target "$target" -c "$PROJ/tests/core/regcheck.S" -I "$PROJ/csrc" -I "$PROJ/tests/core" \
-        -o "$LAB/regcheck-$target.o"
+    for fixture in regcheck floor; do
+        clang -target "$target" -c "$PROJ/tests/core/$fixture.S" -I "$PROJ/csrc" -I "$PROJ/tests/core" \
+            -o "$LAB/$fixture-$target.o"
+    done
     python3 - "$obj" "$target" <<'EOF'
 import struct, sys
 path, target = sys.argv[1:]
