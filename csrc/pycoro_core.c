@@ -47,6 +47,24 @@ _Static_assert(offsetof(pc_regs_arm64, x19) == 0x40, "arm64 x19");
 _Static_assert(offsetof(pc_regs_arm64, x28) == 0x88, "arm64 x28");
 _Static_assert(offsetof(pc_regs_arm64, fp) == 0x90, "arm64 fp");
 _Static_assert(offsetof(pc_regs_arm64, lr) == 0x98, "arm64 lr");
+/* The fields the x86-64 fast paths use (switch_abi.h). */
+_Static_assert(offsetof(pc_thread, current) == PC_T_CURRENT, "pc_thread.current");
+_Static_assert(offsetof(pc_thread, target) == PC_T_TARGET, "pc_thread.target");
+_Static_assert(offsetof(pc_thread, origin) == PC_T_ORIGIN, "pc_thread.origin");
+_Static_assert(offsetof(pc_thread, fpenv) == PC_T_FPENV, "pc_thread.fpenv");
+_Static_assert(offsetof(pc_fiber, stack_start) == PC_F_STACK_START, "pc_fiber.stack_start");
+_Static_assert(offsetof(pc_fiber, stack_stop) == PC_F_STACK_STOP, "pc_fiber.stack_stop");
+_Static_assert(offsetof(pc_fiber, copy) == PC_F_COPY, "pc_fiber.copy");
+_Static_assert(offsetof(pc_fiber, saved) == PC_F_SAVED, "pc_fiber.saved");
+_Static_assert(offsetof(pc_fiber, cap) == PC_F_CAP, "pc_fiber.cap");
+_Static_assert(offsetof(pc_fiber, prev) == PC_F_PREV, "pc_fiber.prev");
+_Static_assert(offsetof(pc_fiber, sp) == PC_F_SP, "pc_fiber.sp");
+_Static_assert(offsetof(pc_fiber, state) == PC_F_STATE, "pc_fiber.state");
+_Static_assert(offsetof(pc_fiber, flags) == PC_F_FLAGS, "pc_fiber.flags");
+_Static_assert(offsetof(pc_fiber, fpenv) == PC_F_FPENV, "pc_fiber.fpenv");
+_Static_assert(sizeof(pc_state) == 4 && PC_RUNNING == PC_STATE_RUNNING
+               && PC_SUSPENDED == PC_STATE_SUSPENDED, "pc_state as the asm reads it");
+_Static_assert(PC_FIBER_SHARE_FPENV == PC_SHARE_FPENV_FLAG, "PC_FIBER_SHARE_FPENV");
 
 /* What pc__switch_save tells the arch switch to do next (returned in two
  * registers: rax/rdx on x86-64, x0/x1 on arm64). */
@@ -88,8 +106,12 @@ static inline uint64_t fpenv_read(void)
     __asm__ volatile("fnstcw %0" : "=m"(cw));
     return mxcsr | (uint64_t)cw << 32;
 }
-/* Rare (a fiber changed its environment): out of line. */
-static __attribute__((noinline)) void fpenv_write(uint64_t now, uint64_t want)
+_Static_assert(PC_FPENV_MASK == PC_FPENV_MASK_X86_64, "the mask the asm fast paths use");
+/* Rare (a fiber changed its environment): out of line, and called by the
+ * x86-64 fast paths too. */
+PC_HIDDEN void pc__fpenv_write(uint64_t now, uint64_t want);
+#  define fpenv_write pc__fpenv_write
+void pc__fpenv_write(uint64_t now, uint64_t want)
 {
     if ((uint32_t)(now ^ want) & PC_MXCSR_CONTROL) {
         uint32_t mxcsr = ((uint32_t)want & PC_MXCSR_CONTROL) | ((uint32_t)now & ~PC_MXCSR_CONTROL);
@@ -209,7 +231,6 @@ static PC_NO_ASAN void copy_bytes(char *dst, const char *src, size_t n)
  *    fiber's 576 bytes that way measured 100 ns per round trip, this way
  *    84 (callgrind counts barely differ: it is store-to-load forwarding).
  * n is a multiple of 16 (the callers check).  Never used under ASan. */
-#define PC_SMALL_COPY 256
 static inline void copy_up16(char *dst, const char *src, size_t n)
 {
     for (size_t i = 0; i < n; i += 16) {
@@ -387,7 +408,9 @@ static __attribute__((noinline)) pc_resume switch_up_memcpy(pc_thread *t, char *
     return switch_fast_finish(t, cur, t->target, sp);
 }
 
-/* The two common switches without the general path's loops:
+/* The two common switches without the general path's loops (x86-64 runs
+ * the same two in its .S file first, up only for slices of at most
+ * PC_SMALL_COPY bytes; keep them in step):
  *  down: resume a suspended fiber whose slice lies entirely below the
  *        current sp (a fiber resumed by its starter, a hub resuming a
  *        task): nothing to save;
@@ -430,7 +453,6 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
  * with memcpy (fast for kilobytes, and read only later), then the bottom
  * bytes in order.  Out of line: a frame in pc__switch_restore itself (for
  * the memcpy call) measured 8 ns more per Python round trip. */
-#define PC_RESTORE_UP16 1024
 #define PC_RESTORE_BOTTOM 512
 static __attribute__((noinline, cold)) PC_NO_ASAN void restore_large(pc_fiber *f, size_t n)
 {

@@ -41,6 +41,8 @@
  * Registers: the arch switch (arch/switch_*.S) pushes the callee-saved
  * registers onto the outgoing stack, so they are saved and restored with
  * the stack bytes; `sp` points at that block (layout: pc_regs_* below).
+ * On x86-64 the two common switches (see pc__switch_save) run entirely in
+ * the .S file, which reads the fields listed in arch/switch_abi.h.
  *
  * Floating-point environment (x86-64: MXCSR's control bits and the x87
  * control word; ARM64: FPCR): each fiber has its own, like the registers:
