@@ -191,28 +191,47 @@ PC_SYM(pc__switch_asm):
     movl    $PC_STATE_RUNNING, PC_F_STATE(%rcx)
     PC_FPENV_SWITCH -16(%rsp), -12(%rsp), 40f, 8  /* (entry rsp - 72 = block - 16) */
 40:
-    /* resume tgt (rcx; rdi = t): its block, then its saved bytes lowest
-     * address first (see copy_up16 in pycoro_core.c for why) */
-    movq    PC_F_SP(%rcx), %rsp
+    /* resume tgt (rcx; rdi = t).  Its saved bytes go back lowest address
+     * first (see copy_up16 in pycoro_core.c for why); when its whole
+     * register block is among them, the registers come straight from the
+     * buffer and only the slice above the block is copied to the stack. */
+    movq    PC_F_SP(%rcx), %rdx         /* tgt's block ... */
+    movq    %rdx, %rsp                  /* ... is our sp from here: a signal
+                                           frame lands below it, never on the
+                                           bytes restored above it */
     movq    PC_F_SAVED(%rcx), %rsi
-    testq   %rsi, %rsi
-    jz      43f                         /* all still on the stack */
+    cmpq    $PC_X86_64_FRAME_SIZE, %rsi
+    jb      45f                         /* none, or part of the block only */
     cmpq    $PC_RESTORE_UP16, %rsi
-    ja      42f
+    ja      45f
     testq   $15, %rsi
-    jnz     42f
+    jnz     45f
     movq    $0, PC_F_SAVED(%rcx)
     movq    PC_F_COPY(%rcx), %r8
-    xorl    %r9d, %r9d
+    movl    $PC_X86_64_FRAME_SIZE, %r9d /* the slice above the block */
+    jmp     42f
 41:
     movdqu  (%r8,%r9), %xmm0
-    movups  %xmm0, (%rsp,%r9)
+    movups  %xmm0, (%rdx,%r9)
     addq    $16, %r9
+42:
     cmpq    %rsi, %r9
     jb      41b
-    jmp     43f
-42:
-    call    PC_SYM(pc__switch_restore)  /* large: the C copy (rdi = t) */
+    movq    0x38(%r8), %r9              /* the return address, onto the stack */
+    movq    %r9, 0x38(%rdx)
+    movq    0x08(%r8), %r15             /* the registers, from the buffer */
+    movq    0x10(%r8), %r14
+    movq    0x18(%r8), %r13
+    movq    0x20(%r8), %r12
+    movq    0x28(%r8), %rbx
+    movq    0x30(%r8), %rbp
+    leaq    0x38(%rdx), %rsp            /* sp at the return address */
+    xorl    %eax, %eax                  /* the resumed pc_switch returns 0 */
+    ret
+45:
+    testq   %rsi, %rsi                  /* pop the block from the stack */
+    jz      43f                         /* all still on the stack */
+    call    PC_SYM(pc__switch_restore)  /* the rest: the C copy (rdi = t) */
 43:
     xorl    %eax, %eax                  /* the resumed pc_switch returns 0 */
     jmp     1f
