@@ -51,9 +51,9 @@
  * PC_FIBER_SHARE_FPENV instead share one per thread, as code that shares a
  * thread does: a switch between two of them leaves the environment alone.
  * That is an opt-out for C code that never changes rounding modes: reading
- * MXCSR alone costs about 4.5 ns on the AMD EPYC machines we measure on,
- * half of such a switch (Windows fibers make the same trade with
- * FIBER_FLAG_FLOAT_SWITCH).  The CPython binding keeps the default, as
+ * MXCSR is microcoded (about 4.5 ns alone on the AMD EPYC machines we
+ * measure on, 1.5-2 ns of an ~8 ns raw switch); Windows fibers make the
+ * same trade with FIBER_FLAG_FLOAT_SWITCH.  The CPython binding keeps the default, as
  * greenlet keeps the environment per greenlet.
  */
 #ifndef PYCORO_CORE_H

@@ -515,7 +515,8 @@ def print_report(report, stream):
             stream.write("\nraw C core switch, medians (ns per switch):\n"
                          "  %6.1f  default: each fiber keeps its own FP environment (the row above)\n"
                          "  %6.1f  FP environment shared by both fibers (PC_FIBER_SHARE_FPENV):\n"
-                         "          no MXCSR read, which alone costs ~4.5 ns on AMD EPYC\n"
+                         "          no MXCSR read (microcoded: ~4.5 ns in a loop of its own on\n"
+                         "          AMD EPYC; the switch overlaps most of it)\n"
                          "  %6.1f  default, switched from two different call sites: each return\n"
                          "          is mispredicted (the shape of the caller, not of the switch)\n"
                          % (v["default"], v["shared_fpenv"], v["two_sites"]))
