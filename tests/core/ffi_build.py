@@ -41,6 +41,8 @@ long fx_fpctl(void);
 long fx_alignment(void);
 long fx_enomem(long k);
 long fx_regs(void);
+long fx_up_to_saved(long rounds);
+long fx_partial_block(long rounds);
 void fx_crash_entry_returns_null(void);
 """
 

@@ -644,3 +644,83 @@ double fx_floor_ns(long n, int fp)
         return -1.0;
     return elapsed_ns(&a, &b) / (2.0 * n);
 }
+
+/* ---- a fiber switching back to a starter that was partly saved ----
+ * Main starts the fiber from a shallow frame, then switches to it from a
+ * deeper one: main's stack now overlaps the fiber's, so that switch saves
+ * the part of main below the fiber's stop (main's register block
+ * included).  The fiber switching back then resumes a fiber with saved
+ * bytes straight from its "up" switch (x86-64: the assembly up path
+ * followed by the register-direct restore).  Main checks its registers
+ * (regcheck.S), its locals and the fiber's count on every round. */
+static long upsaved_count;
+static size_t upsaved_main_saved;           /* what the fiber saw last */
+static pc_fiber *upsaved_entry(pc_fiber *self, void *arg)
+{
+    for (;;) {
+        upsaved_count++;
+        upsaved_main_saved = main_f()->saved;
+        pc_switch(main_f());
+    }
+    return main_f();
+}
+static __attribute__((noinline)) long upsaved_deep(pc_fiber *f, long rounds)
+{
+    volatile unsigned char pad[600];        /* below the fiber's stop */
+    uint64_t out[FX_NREGS];
+    long bad = 0;
+    for (size_t i = 0; i < sizeof pad; i++)
+        pad[i] = (unsigned char)(i * 7);
+    for (long r = 0; r < rounds; r++) {
+        uint64_t seed = 0x5AFE000000000000ull + (uint64_t)r * 0x100;
+        long before = upsaved_count;
+        memset(out, 0, sizeof out);
+        fx_regs_roundtrip(f, seed, out);
+        bad += upsaved_count != before + 1;
+        bad += main_f()->saved != 0;        /* main is running: all live */
+        for (int i = 0; i < fx_nregs(); i++)
+            bad += out[i] != fx_reg_expect(seed, i);
+    }
+    for (size_t i = 0; i < sizeof pad; i++)
+        bad += pad[i] != (unsigned char)(i * 7);
+    return bad;
+}
+/* Returns the number of failed checks (expect 0). */
+long fx_up_to_saved(long rounds)
+{
+    pc_fiber f;
+    upsaved_count = 0;
+    pc_fiber_init(&f, &T, upsaved_entry, NULL);
+    pc_switch(&f);                           /* its stop: this frame */
+    long bad = upsaved_deep(&f, rounds);
+    pc_fiber_release(&f);                    /* suspended: abandoned */
+    return bad + (upsaved_count != rounds + 1);
+}
+
+/* The same with only part of main's register block saved: main switches
+ * from 32 bytes below the fiber's stop (fx_switch_deeper), so the fiber
+ * resumes a starter with 32 saved bytes (x86-64: the assembly's fallback
+ * to the C restore).  Returns the number of failed checks (expect 0). */
+int fx_switch_deeper(pc_fiber *target, long bytes);
+long fx_partial_block(long rounds)
+{
+    pc_fiber f;
+    volatile long mine[8];
+    long bad = 0;
+    for (int i = 0; i < 8; i++)
+        mine[i] = 1000 + i;
+    upsaved_count = 0;
+    upsaved_main_saved = 0;
+    pc_fiber_init(&f, &T, upsaved_entry, NULL);
+    fx_switch_deeper(&f, 0);                 /* its stop: that block */
+    for (long r = 0; r < rounds; r++) {
+        long before = upsaved_count;
+        fx_switch_deeper(&f, 32);
+        bad += upsaved_count != before + 1;
+        bad += upsaved_main_saved != 32;
+    }
+    for (int i = 0; i < 8; i++)
+        bad += mine[i] != 1000 + i;
+    pc_fiber_release(&f);                    /* suspended: abandoned */
+    return bad;
+}

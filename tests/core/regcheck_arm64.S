@@ -70,3 +70,19 @@ PC_SYM(fx_regs_roundtrip):
     ldp     x29, x30, [sp], #0xb0
     ret
     PC_SIZE(fx_regs_roundtrip)
+
+/* int fx_switch_deeper(pc_fiber *target, long bytes): fx_pc_switch(target)
+ * from `bytes` (a multiple of 16) further down the stack than a direct
+ * call would be. */
+    .globl PC_SYM(fx_switch_deeper)
+    PC_TYPE_FUNCTION(fx_switch_deeper)
+    .p2align 4
+PC_SYM(fx_switch_deeper):
+    stp     x29, x30, [sp, #-16]!
+    mov     x29, sp
+    sub     sp, sp, x1              /* the extra depth */
+    bl      PC_SYM(fx_pc_switch)    /* x0 = target */
+    mov     sp, x29
+    ldp     x29, x30, [sp], #16
+    ret
+    PC_SIZE(fx_switch_deeper)

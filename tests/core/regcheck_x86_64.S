@@ -33,3 +33,19 @@ PC_SYM(fx_regs_roundtrip):
     popq    %rbp
     ret
     PC_SIZE(fx_regs_roundtrip)
+
+/* int fx_switch_deeper(pc_fiber *target, long bytes): fx_pc_switch(target)
+ * from `bytes` (a multiple of 16) further down the stack than a direct
+ * call would be. */
+    .globl PC_SYM(fx_switch_deeper)
+    PC_TYPE_FUNCTION(fx_switch_deeper)
+    .p2align 4
+PC_SYM(fx_switch_deeper):
+    pushq   %rbp                    /* rsp 16-byte aligned from here */
+    movq    %rsp, %rbp
+    subq    %rsi, %rsp              /* the extra depth */
+    call    PC_SYM(fx_pc_switch)    /* rdi = target */
+    movq    %rbp, %rsp
+    popq    %rbp
+    ret
+    PC_SIZE(fx_switch_deeper)

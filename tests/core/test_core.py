@@ -70,6 +70,16 @@ def test_fp_control_register_is_per_fiber(core):
     assert core.fx_fpctl() == 0
 
 
+def test_switch_back_to_a_partly_saved_starter(core):
+    # registers, locals and values survive when a fiber's switch back
+    # resumes a starter whose register block had been saved
+    assert core.fx_up_to_saved(scaled(1000, 100)) == 0
+
+
+def test_switch_back_to_a_starter_with_part_of_its_registers_saved(core):
+    assert core.fx_partial_block(scaled(1000, 100)) == 0
+
+
 def test_stack_aligned_at_entry(core):
     assert core.fx_alignment() == 0
 
