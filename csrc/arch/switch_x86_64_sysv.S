@@ -57,12 +57,38 @@
 #  define PC_ASM_FAST 1
 #endif
 
+/* Copy [from + 0x40, from + n) to [to + 0x40, to + n), 16 bytes at a time,
+ * lowest first: a slice without its register block.  Clobbers r9, xmm0. */
+.macro PC_COPY_ABOVE_BLOCK from, to, n
+    movl    $PC_X86_64_FRAME_SIZE, %r9d
+    jmp     82f
+81:
+    movdqu  (\from,%r9), %xmm0
+    movups  %xmm0, (\to,%r9)
+    addq    $16, %r9
+82:
+    cmpq    \n, %r9
+    jb      81b
+.endm
+
+/* The bookkeeping of a fast switch, as switch_fast_finish() in C: cur
+ * (rax) suspended with its block at `block`, tgt (rcx) running, t (rdi). */
+.macro PC_SWITCH_CURRENT block
+    movq    \block, PC_F_SP(%rax)       /* cur->sp = cur->stack_start = block */
+    movq    \block, PC_F_STACK_START(%rax)
+    movl    $PC_STATE_SUSPENDED, PC_F_STATE(%rax)
+    movq    %rax, PC_T_ORIGIN(%rdi)     /* t->origin = cur */
+    movq    %rcx, PC_T_CURRENT(%rdi)    /* t->current = tgt */
+    movl    $PC_STATE_RUNNING, PC_F_STATE(%rcx)
+.endm
+
 /* FP environment at a fast switch; rax = cur, rcx = tgt, rdi = t, r10d =
  * cur->flags & tgt->flags, `now` in the red-zone slots written at entry
  * (scratch_mx, scratch_cw: addressed from the current rsp).  pad: 8 if rsp
  * is 16-byte aligned here, 0 if it is 8 off (the call needs it aligned).
  * Clobbers r8, r9, r11, rsi, and the other caller-saved registers if it
- * calls C; keeps rax, rcx, rdi. */
+ * calls C; keeps rax, rcx, rdi.  Jumps to `done` when nothing needs
+ * writing, falls through after the C call otherwise. */
 .macro PC_FPENV_SWITCH scratch_mx, scratch_cw, done, pad
     testl   $PC_SHARE_FPENV_FLAG, %r10d /* both share the thread's? */
     jnz     \done                       /* then the switch leaves it alone */
@@ -139,22 +165,9 @@ PC_SYM(pc__switch_asm):
     movq    %rbp, 0x30(%r8)
     movq    (%rsp), %r9                 /* our return address */
     movq    %r9, 0x38(%r8)
-    movl    $PC_X86_64_FRAME_SIZE, %r9d /* then the slice above it */
-    jmp     12f
-11:
-    movdqu  (%rdx,%r9), %xmm0
-    movups  %xmm0, (%r8,%r9)
-    addq    $16, %r9
-12:
-    cmpq    %rsi, %r9
-    jb      11b
+    PC_COPY_ABOVE_BLOCK %rdx, %r8, %rsi /* then the slice above it */
     movq    %rsi, PC_F_SAVED(%rax)      /* cur->saved = need */
-    movq    %rdx, PC_F_SP(%rax)         /* cur->sp = cur->stack_start = block */
-    movq    %rdx, PC_F_STACK_START(%rax)
-    movl    $PC_STATE_SUSPENDED, PC_F_STATE(%rax)
-    movq    %rax, PC_T_ORIGIN(%rdi)     /* t->origin = cur */
-    movq    %rcx, PC_T_CURRENT(%rdi)    /* t->current = tgt */
-    movl    $PC_STATE_RUNNING, PC_F_STATE(%rcx)
+    PC_SWITCH_CURRENT %rdx
     PC_FPENV_SWITCH -72(%rsp), -68(%rsp), 40f, 0
     jmp     40f                         /* resume tgt (cur->prev is unchanged) */
 20:
@@ -186,12 +199,7 @@ PC_SYM(pc__switch_asm):
     jmp     21b
 22:
     movq    %rdx, PC_F_PREV(%rcx)       /* tgt->prev */
-    movq    %rsp, PC_F_SP(%rax)         /* cur->sp = cur->stack_start = block */
-    movq    %rsp, PC_F_STACK_START(%rax)
-    movl    $PC_STATE_SUSPENDED, PC_F_STATE(%rax)
-    movq    %rax, PC_T_ORIGIN(%rdi)     /* t->origin = cur */
-    movq    %rcx, PC_T_CURRENT(%rdi)    /* t->current = tgt */
-    movl    $PC_STATE_RUNNING, PC_F_STATE(%rcx)
+    PC_SWITCH_CURRENT %rsp
     PC_FPENV_SWITCH -16(%rsp), -12(%rsp), 40f, 8  /* (entry rsp - 72 = block - 16) */
 40:
     /* resume tgt (rcx; rdi = t).  Its saved bytes go back lowest address
@@ -211,15 +219,7 @@ PC_SYM(pc__switch_asm):
     jnz     45f
     movq    $0, PC_F_SAVED(%rcx)
     movq    PC_F_COPY(%rcx), %r8
-    movl    $PC_X86_64_FRAME_SIZE, %r9d /* the slice above the block */
-    jmp     42f
-41:
-    movdqu  (%r8,%r9), %xmm0
-    movups  %xmm0, (%rdx,%r9)
-    addq    $16, %r9
-42:
-    cmpq    %rsi, %r9
-    jb      41b
+    PC_COPY_ABOVE_BLOCK %r8, %rdx, %rsi /* the slice above the block */
     movq    0x38(%r8), %r9              /* the return address, onto the stack */
     movq    %r9, 0x38(%rdx)
     movq    0x08(%r8), %r15             /* the registers, from the buffer */
