@@ -110,7 +110,6 @@ _Static_assert(PC_FPENV_MASK == PC_FPENV_MASK_X86_64, "the mask the asm fast pat
 /* Rare (a fiber changed its environment): out of line, and called by the
  * x86-64 fast paths too. */
 PC_HIDDEN void pc__fpenv_write(uint64_t now, uint64_t want);
-#  define fpenv_write pc__fpenv_write
 void pc__fpenv_write(uint64_t now, uint64_t want)
 {
     if ((uint32_t)(now ^ want) & PC_MXCSR_CONTROL) {
@@ -130,7 +129,7 @@ static inline uint64_t fpenv_read(void)
     __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
     return fpcr;
 }
-static __attribute__((noinline)) void fpenv_write(uint64_t now, uint64_t want)
+static __attribute__((noinline)) void pc__fpenv_write(uint64_t now, uint64_t want)
 {
     (void)now;
     __asm__ volatile("msr fpcr, %0" : : "r"(want));
@@ -153,7 +152,7 @@ static inline __attribute__((always_inline)) void fpenv_switch(pc_thread *t, pc_
     if (fresh && want == &tgt->fpenv)
         *want = now;                   /* a new fiber starts with its starter's */
     else if (__builtin_expect((now ^ *want) & PC_FPENV_MASK, 0))
-        fpenv_write(now, *want);
+        pc__fpenv_write(now, *want);
 }
 
 void pc_thread_init(pc_thread *t, pc_fiber *main, const pc_allocator *alloc)
