@@ -218,8 +218,6 @@ static __attribute__((noinline)) PyObject *do_switch(pyc_thread *th, PyFiber *ta
     return arrive(th, origin);
 }
 
-/* The first frame of every fiber but main: run, then hand the result (or
- * the exception) to the nearest live ancestor and never come back. */
 /* A new fiber's first steps on its own stack: fresh interpreter state, the
  * payload, the tracer.  Out of line, like fiber_end(), so that only
  * fiber_entry's small frame stays under the fiber's stack while it runs.
@@ -255,6 +253,8 @@ static __attribute__((noinline)) int fiber_begin(PyFiber *self, pyc_entry_frame 
 
 static pc_fiber *fiber_end(PyFiber *self, PyObject *result);
 
+/* The first frame of every fiber but main: run, then hand the result (or
+ * the exception) to the nearest live ancestor and never come back. */
 static pc_fiber *fiber_entry(pc_fiber *core, void *arg)
 {
     PyFiber *self = (PyFiber *)arg;

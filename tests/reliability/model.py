@@ -83,8 +83,8 @@ class World:
         held = []
         if isinstance(first, BaseException):
             # A fiber started with the FiberExit that ended its child: the
-            # value run() was called with is also held where the GC cannot
-            # see it (the C frame that called run()), and its traceback
+            # value run() was called with is also held where the GC does not
+            # look (the fiber's start arguments, fiber.c), and its traceback
             # would tie this fiber to the child's frame in a cycle no
             # collector finds (greenlet's limit too; see fiber.c).
             first.__traceback__ = None
