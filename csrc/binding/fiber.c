@@ -65,7 +65,17 @@ static PyObject *take_payload(pyc_thread *th)
 /* tracing                                                              */
 
 /* Call the settrace() function with tracing disabled; a failing tracer is
- * removed and its exception replaces the payload. */
+ * removed and its exception replaces the payload.
+ *
+ * Re-entry: a switch made while any trace function runs (this one, or
+ * sys.settrace/setprofile's) is not traced, whether the tracer itself or
+ * code it calls makes it, in any fiber started from there.  The rule rides
+ * on CPython's per-thread tracing depth (ts->tracing, raised by
+ * PyThreadState_EnterTracing), which every fiber carries as its own and a
+ * new fiber inherits: do_switch() reads it in the fiber that switches.  So
+ * a tracer that creates and switches fibers runs once per switch it
+ * observes, never recursively, and a tracer fiber that never returns leaves
+ * the other fibers traced. */
 static int call_trace(pyc_thread *th, PyObject *event, PyFiber *origin, PyFiber *target)
 {
     PyObject *tracer = Py_NewRef(th->trace);
@@ -95,7 +105,7 @@ static PyObject *arrive(pyc_thread *th, PyFiber *self)
     PyFiber *from = th->origin;             /* the reference th->current had */
     th->origin = NULL;
     PyObject *result = take_payload(th);
-    if (th->trace) {
+    if (th->trace && !th->untraced) {
         PyObject *event = result ? th->mstate->str_switch : th->mstate->str_throw;
         if (call_trace(th, event, from, self) < 0)
             Py_CLEAR(result);
@@ -196,6 +206,7 @@ static __attribute__((noinline)) PyObject *do_switch(pyc_thread *th, PyFiber *ta
     if (target == origin)
         return take_payload(th);
 
+    th->untraced = pyc_ts_tracing(th->ts) > 0;
     pyc_pystate_save(&origin->pystate, th->ts);
     th->origin = origin;                    /* th->current's reference moves */
     th->current = (PyFiber *)Py_NewRef(target);
@@ -242,7 +253,8 @@ static __attribute__((noinline)) int fiber_begin(PyFiber *self, pyc_entry_frame 
     th->pass_value = th->pass_kwargs = NULL;
     PyFiber *from = th->origin;
     th->origin = NULL;
-    int ok = !th->trace || call_trace(th, th->mstate->str_switch, from, self) == 0;
+    int ok = !th->trace || th->untraced
+             || call_trace(th, th->mstate->str_switch, from, self) == 0;
     Py_XDECREF(from);
     /* The fiber has started: drop what `run` was set to.  Its destructor
      * may run any code, switches included: this fiber is a normal running
@@ -313,6 +325,7 @@ static __attribute__((noinline)) pc_fiber *fiber_end(PyFiber *self, PyObject *re
         next = th->main;
     }
 
+    th->untraced = pyc_ts_tracing(th->ts) > 0;
     /* Like greenlet, a finished fiber keeps the context it ran in. */
     self->context = Py_XNewRef(pyc_ts_context(th->ts));
     pyc_pystate_finish(th->ts, &th->pool);

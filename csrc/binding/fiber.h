@@ -60,6 +60,7 @@ struct pyc_thread {
     PyObject *pass_value;
     PyObject *pass_kwargs;
     PyObject *start_run;     /* the callable a starting fiber runs */
+    int untraced;            /* the switch was made inside a tracer: no event */
     pyc_chunk_pool pool;
     Py_ssize_t refcnt;       /* one per fiber of this thread + one while alive */
     int alive;

@@ -96,6 +96,7 @@ typedef struct {
     _PyInterpreterFrame *current_frame;
     _PyInterpreterFrame *top;
     int py_depth;
+    int tracing;                     /* ts->tracing: > 0 inside a trace function */
 #if PYC_PY312 && !PYC_PY314
     int c_recursion_remaining;
 #endif
@@ -165,6 +166,8 @@ int pyc_is_finalizing(void)
 }
 
 PyObject *pyc_ts_context(PyThreadState *ts) { return ts->context; }
+
+int pyc_ts_tracing(PyThreadState *ts) { return ts->tracing; }
 
 void pyc_ts_set_context(PyThreadState *ts, PyObject *context)
 {
@@ -303,6 +306,7 @@ void pyc_pystate_save(pyc_pystate *ps, PyThreadState *ts)
 #endif
     s->current_frame = CURRENT_FRAME(ts);
     s->py_depth = py_depth(ts);
+    s->tracing = ts->tracing;
 #if PYC_PY312 && !PYC_PY314
     s->c_recursion_remaining = ts->c_recursion_remaining;
 #endif
@@ -347,6 +351,7 @@ void pyc_pystate_restore(pyc_pystate *ps, PyThreadState *ts)
     ts->cframe = s->cframe;
 #endif
     CURRENT_FRAME(ts) = s->current_frame;
+    ts->tracing = s->tracing;
 #if !PYC_PY312
     update_use_tracing(ts);
 #endif
@@ -421,10 +426,14 @@ void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *p
     ts->cframe = cf;
 #endif
     CURRENT_FRAME(ts) = NULL;
+    /* Inherited from the starter, like greenlet: the recursion depth (so a
+     * chain of fibers each started from inside the previous one meets
+     * sys.getrecursionlimit() as nested calls do, instead of growing until
+     * memory runs out) and the tracing depth (a fiber started from inside a
+     * trace function is not traced, as code called by it is not). */
 #if !PYC_PY312
     update_use_tracing(ts);
 #endif
-    set_py_depth(ts, 0);
 #if PYC_PY312 && !PYC_PY314
     /* The C count must follow the real C stack.  A new fiber's stack begins
      * just below the sp of the fiber that starts it (so it inherits that

@@ -44,8 +44,8 @@ int pyc_pystate_check_build(void);
 void pyc_pystate_save(pyc_pystate *s, PyThreadState *ts);
 /* Move `s` back into `ts` (resuming); `s` is empty afterwards. */
 void pyc_pystate_restore(pyc_pystate *s, PyThreadState *ts);
-/* Give `ts` a fresh state for a fiber that starts now: no frames, depth 0,
- * no handled exception, `context` (stolen, may be NULL: a fresh empty one is
+/* Give `ts` a fresh state for a fiber that starts now: no frames, the
+ * starter's recursion and tracing depths, no handled exception, `context` (stolen, may be NULL: a fresh empty one is
  * made on first use), a data-stack chunk from `pool`.  Runs on the new
  * fiber's stack; `ef` must live as long as the fiber runs.  Cannot fail:
  * without memory for a chunk, the fiber's first call raises MemoryError. */
@@ -61,6 +61,10 @@ void pyc_pystate_abandon(pyc_pystate *s);
 /* The context of a suspended fiber (borrowed, may be NULL) / replace it. */
 PyObject *pyc_pystate_context(pyc_pystate *s);
 void pyc_pystate_set_context(pyc_pystate *s, PyObject *context /* stolen */);
+/* > 0 while the running fiber is inside a trace or profile function (or
+ * pycoro's switch tracer): CPython's per-thread tracing depth, which each
+ * fiber carries as its own. */
+int pyc_ts_tracing(PyThreadState *ts);
 /* The context of the running fiber (borrowed, may be NULL) / replace it. */
 PyObject *pyc_ts_context(PyThreadState *ts);
 void pyc_ts_set_context(PyThreadState *ts, PyObject *context /* stolen */);
