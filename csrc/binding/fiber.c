@@ -480,6 +480,10 @@ static void fiber_dealloc(PyFiber *self)
             return;                         /* resurrected again */
     }
     PyObject_GC_UnTrack(self);
+    /* A fiber holds its parent: dropping the last of a long chain of
+     * finished fibers would otherwise recurse once per fiber until the C
+     * stack overflows.  The trashcan defers deep deallocations. */
+    Py_TRASHCAN_BEGIN(self, fiber_dealloc)
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);
     pyc_thread *th = self->thread;
@@ -500,6 +504,7 @@ static void fiber_dealloc(PyFiber *self)
     pyc_thread_decref(th);
     tp->tp_free(self);
     Py_DECREF(tp);
+    Py_TRASHCAN_END
 }
 
 static PyFiber *fiber_alloc(PyTypeObject *type, pyc_thread *th)

@@ -168,3 +168,19 @@ def test_new_fiber_inherits_starter_depth_not_more():
     assert depth() >= 1
 
 
+# ------------------------------------------------------------- dealloc depth
+
+@needs_subprocess
+def test_dropping_a_long_parent_chain_does_not_overflow_the_c_stack():
+    rc, out, err = run_child("""
+        from pycoro import Fiber
+        root = Fiber(lambda: None)
+        cur = root
+        for i in range(20000):
+            cur = Fiber(lambda: None, cur)   # cur's parent is the previous one
+        del root, cur                        # frees 20,001 fibers in a chain
+        print("ok")
+        """, limits="resource.setrlimit(resource.RLIMIT_STACK, (256 << 10, 256 << 10))")
+    assert (rc, out.strip()) == (0, "ok"), err
+
+
