@@ -25,11 +25,33 @@ static void *cache[CACHE_MAX];
 static int cached;
 static int installed;
 
+/* obmalloc's arena size on 64-bit builds (ARENA_BITS 20, 3.11-3.14). */
+#define OBMALLOC_ARENA_SIZE (1024 * 1024)
+
+/* Is `size` one that only the data stack asks for?  CPython's push_chunk
+ * asks for DATA_STACK_CHUNK_SIZE doubled until the frame fits; obmalloc asks
+ * for whole arenas.  Only a frame of over 100,000 slots would need a chunk
+ * of exactly an arena's size. */
+static int is_data_stack_size(size_t size)
+{
+    return size >= CHUNK_SIZE && size != OBMALLOC_ARENA_SIZE && (size & (size - 1)) == 0;
+}
+
 static void *cached_alloc(void *ctx, size_t size)
 {
     if (size == CHUNK_SIZE && cached > 0)
         return cache[--cached];
-    return underlying.alloc(underlying.ctx, size);
+    void *p = underlying.alloc(underlying.ctx, size);
+    /* CPython 3.11-3.14 do not set an exception when a data-stack chunk
+     * cannot be had (push_chunk returns NULL silently; several callers in
+     * the eval loop then fail with "SystemError: error return without
+     * exception set").  The chunk is always requested by a thread pushing
+     * a frame, with its thread state attached: say what happened.  An
+     * arena request failing is not an error (obmalloc falls back to
+     * malloc), so it is left alone. */
+    if (!p && is_data_stack_size(size))
+        PyErr_NoMemory();
+    return p;
 }
 
 static void cached_free(void *ctx, void *ptr, size_t size)

@@ -184,3 +184,37 @@ def test_dropping_a_long_parent_chain_does_not_overflow_the_c_stack():
     assert (rc, out.strip()) == (0, "ok"), err
 
 
+# ------------------------------------------------------------- memory limit
+
+@needs_subprocess
+@pytest.mark.parametrize("depth", [5, 50, 200])
+def test_exhausted_data_stack_raises_memory_error_not_system_error(depth):
+    rc, out, err = run_child("""
+        import gc, sys
+        from pycoro import Fiber, current
+        main = current()
+        def rec(n):
+            if n:
+                return rec(n - 1)
+            main.switch()
+        fibers = []
+        lim = 300 << 20
+        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+        try:
+            while True:
+                f = Fiber(rec)
+                fibers.append(f)
+                f.switch(%d)
+        except MemoryError:
+            outcome = "MemoryError"
+        except BaseException as e:
+            outcome = "%%s: %%s" %% (type(e).__name__, e)
+        n = len(fibers)
+        del f
+        for _ in range(n // 2):       # drop half of them (each is unwound)
+            fibers.pop()
+        gc.collect()
+        assert Fiber(lambda: 5).switch() == 5
+        print(outcome, n > 1000)
+        """ % depth)
+    assert (rc, out.strip()) == (0, "MemoryError True"), err
