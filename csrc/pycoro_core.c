@@ -247,13 +247,11 @@ static __attribute__((noinline)) PC_NO_ASAN int save_more(pc_fiber *f, size_t ne
     if (need > f->cap) {
         pc_allocator *a = &f->thread->alloc;
         size_t cap = need < 256 ? 256 : need;
+        /* A finished fiber's last switch never allocates: everything it
+         * saves was saved by pc_fiber_prepare_exit. */
+        if (must)
+            pc_fatal("a finished fiber's last switch needed memory it had not reserved");
         char *p = a->realloc_fn(a->ctx, f->copy, cap);
-        /* A finished fiber's last switch has nobody to report to: retry (an
-         * injected or passing failure), then give up loudly. */
-        for (int tries = 0; !p && must && tries < 3; tries++)
-            p = a->realloc_fn(a->ctx, f->copy, cap);
-        if (!p && must)
-            pc_fatal("out of memory in a finished fiber's last switch");
         if (!p)
             return -1;
         f->copy = p;
@@ -310,6 +308,16 @@ static void asan_forget_stale_frames(char *sp, pc_fiber *tgt, int fresh)
 }
 #endif
 
+/* I4: where a fiber started from `sp` begins: just below the starter,
+ * unless that is too deep below the thread's base. */
+static char *new_fiber_stop(pc_thread *t, char *sp)
+{
+    char *stop = (char *)((uintptr_t)sp & ~(uintptr_t)15);
+    if (t->base > stop && (size_t)(t->base - stop) > PC_NEST_LIMIT)
+        stop = (char *)((uintptr_t)t->base & ~(uintptr_t)15);
+    return stop;
+}
+
 /* Called by the arch switch on the outgoing stack, after it pushed the
  * callee-saved registers at `sp`.  Saves what the target will overwrite and
  * updates the bookkeeping.  Nothing after this point can fail. */
@@ -322,13 +330,11 @@ static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, cha
     char *stop;
 
     if (__builtin_expect(fresh, 0)) {
-        /* I4: start just below the starter, unless that is too deep.  The
-         * thread's first switch always starts a fiber: it sets the base. */
+        /* The thread's first switch always starts a fiber: it sets the
+         * base.  A stop fixed by pc_fiber_prepare_exit is kept. */
         if (!t->base)
             t->base = sp;
-        stop = (char *)((uintptr_t)sp & ~(uintptr_t)15);
-        if (t->base > stop && (size_t)(t->base - stop) > PC_NEST_LIMIT)
-            stop = (char *)((uintptr_t)t->base & ~(uintptr_t)15);
+        stop = tgt->stack_stop ? tgt->stack_stop : new_fiber_stop(t, sp);
         tgt->stack_stop = stop;
     } else {
         stop = tgt->stack_stop;
@@ -484,6 +490,32 @@ PC_NO_ASAN void pc__switch_restore(pc_thread *t)
     restore_large(f, n);
 }
 
+int pc_fiber_prepare_exit(pc_fiber *tgt)
+{
+    pc_thread *t = tgt->thread;
+    pc_fiber *cur = t->current;
+    int fresh = tgt->state == PC_NEW;
+    char here;
+    if (fresh && !tgt->stack_stop)
+        tgt->stack_stop = new_fiber_stop(t, &here);   /* below the final switch's sp */
+    char *stop = tgt->stack_stop;
+    /* What the final switch's save loop will find to do (switch_save_general,
+     * a finished fiber's bytes being garbage): do it now. */
+    pc_fiber *owner = cur->prev;
+    while (owner->stack_stop < stop) {
+        if (save_up_to(owner, owner->stack_stop, 0))
+            goto fail;
+        owner = owner->prev;
+    }
+    if (owner != tgt && save_up_to(owner, stop, 0))
+        goto fail;
+    return PC_OK;
+fail:
+    if (fresh)
+        tgt->stack_stop = NULL;
+    return PC_ENOMEM;
+}
+
 /* First frame of every fiber.  Its return address is the guard. */
 void pc__fiber_main(pc_thread *t)
 {
@@ -492,6 +524,9 @@ void pc__fiber_main(pc_thread *t)
     if (!next || next->thread != t || next == self
         || next->state == PC_DEAD || next->state == PC_RUNNING)
         pc_fatal("a finished fiber's entry returned no live fiber to switch to");
+    if (pc_fiber_prepare_exit(next) != PC_OK)
+        pc_fatal("out of memory in a finished fiber's last switch "
+                 "(its entry did not call pc_fiber_prepare_exit)");
     self->state = PC_DYING;
     t->target = next;
     pc__switch_asm(t);

@@ -159,6 +159,14 @@ void pc_fiber_release(pc_fiber *f);
  * nothing could be switched.  Use pc_switch(). */
 __attribute__((visibility("hidden"))) int pc__switch_asm(pc_thread *t);
 
+/* Called by a fiber's entry as the last thing before it returns `target`
+ * (the running fiber is the one finishing): do every save the finished
+ * fiber's final switch to `target` needs, so that switch allocates nothing.
+ * PC_OK, or PC_ENOMEM with nothing changed (the entry can still free
+ * memory or pick another target).  pc__fiber_main calls it again (a no-op
+ * then) and aborts on failure if the entry did not. */
+int pc_fiber_prepare_exit(pc_fiber *target);
+
 /* Switch from the thread's running fiber to `target`.  Returns PC_OK when
  * some fiber later switches back to the caller, or an error code at once
  * (and nothing changed).  Inline: its caller's frame is the one saved. */
