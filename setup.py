@@ -18,7 +18,7 @@ if ".S" not in UnixCCompiler.src_extensions:
 
 # -fvisibility=hidden: only PyInit__pycoro is exported, so calls between the
 # module's own files are direct (no PLT); PyMODINIT_FUNC marks PyInit public.
-cflags = ["-O2", "-Wall", "-Wno-unused-parameter", "-fno-strict-aliasing", "-fvisibility=hidden"]
+cflags = ["-O2", "-Wall", "-Wextra", "-fno-strict-aliasing", "-fvisibility=hidden"]
 ldflags = []
 if os.environ.get("PYCORO_SANITIZE"):
     san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]

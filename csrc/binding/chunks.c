@@ -14,7 +14,10 @@
  * chunk of the process (greenlet's included), which is why the benchmarks
  * measure greenlet's allocation-bound workloads in processes of their own.
  */
-#include "fiber.h"
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "chunks.h"
 
 /* CPython's DATA_STACK_CHUNK_SIZE (the same in 3.11-3.14). */
 #define CHUNK_SIZE (16 * 1024)
@@ -39,6 +42,7 @@ static int is_data_stack_size(size_t size)
 
 static void *cached_alloc(void *ctx, size_t size)
 {
+    (void)ctx;
     if (size == CHUNK_SIZE && cached > 0)
         return cache[--cached];
     void *p = underlying.alloc(underlying.ctx, size);
@@ -56,6 +60,7 @@ static void *cached_alloc(void *ctx, size_t size)
 
 static void cached_free(void *ctx, void *ptr, size_t size)
 {
+    (void)ctx;
     if (size == CHUNK_SIZE && cached < CACHE_MAX) {
         cache[cached++] = ptr;
         return;

@@ -1,413 +1,190 @@
-/* pycoro.Fiber: greenlet's semantics on the stack-copying core.
- *
- * A switch is three steps around pc_switch():
- *   1. the caller parks the payload (value, args or a raised exception) in
- *      its pyc_thread and saves its interpreter state (pystate.c);
- *   2. pc_switch() copies C stacks; the code after it runs in the fiber
- *      that is resumed, inside its own earlier call to do_switch();
- *   3. that fiber restores its interpreter state, takes the payload, and
- *      drops the reference to the fiber it came from (arrive()).
- * A new fiber arrives in fiber_entry() instead, on a fresh stack.
- */
+/* fiber.c: the pycoro.Fiber type and the lifetime of fibers and threads
+ * (see fiber.h for what it owns; it calls switch, thread, pystate and
+ * CPython). */
 #include "fiber.h"
+#include "chunks.h"
 
 #include "structmember.h"
 
-static PyObject *fiber_error(pyc_thread *th, PyObject *exc, const char *msg)
+/* Live main fibers: process-wide, like the threads they stand for. */
+static Py_ssize_t main_fibers;
+
+Py_ssize_t pyc_main_fiber_count(void) { return __atomic_load_n(&main_fibers, __ATOMIC_RELAXED); }
+
+static pyc_module_state *state_of_type(PyTypeObject *tp)
 {
-    PyErr_SetString(exc, msg);
-    return NULL;
+    PyObject *m = PyType_GetModuleByDef(tp, &pyc_module_def);
+    return m ? (pyc_module_state *)PyModule_GetState(m) : NULL;
 }
 
 /* ------------------------------------------------------------------ */
-/* payload: what travels with a switch                                  */
+/* allocation                                                           */
 
-static void drop_payload(pyc_thread *th)
+static PyFiber *fiber_alloc(PyTypeObject *type)
 {
-    Py_CLEAR(th->pass_value);
-    Py_CLEAR(th->pass_kwargs);
-}
-
-/* What switch() returns to the fiber that resumes: greenlet's packing. */
-static PyObject *take_payload(pyc_thread *th)
-{
-    PyObject *v = th->pass_value, *kw = th->pass_kwargs;
-    th->pass_value = NULL;
-    if (th->pass == PASS_VALUE)
-        return v;
-    if (th->pass == PASS_ERROR)
+    PyFiber *self = (PyFiber *)type->tp_alloc(type, 0);
+    if (!self)
         return NULL;
-    th->pass_kwargs = NULL;
-    if (!kw && PyTuple_GET_SIZE(v) != 1)
-        return v;                          /* () when nothing was passed */
-    if (kw && PyDict_GET_SIZE(kw) == 0)
-        Py_CLEAR(kw);
-    Py_ssize_t n = PyTuple_GET_SIZE(v);
-    if (!kw) {
-        if (n == 1) {
-            PyObject *only = Py_NewRef(PyTuple_GET_ITEM(v, 0));
-            Py_DECREF(v);
-            return only;
-        }
-        return v;                          /* () when nothing was passed */
+    pyc_fiber *f = PyMem_Calloc(1, sizeof *f);
+    if (!f) {
+        Py_DECREF(self);                    /* dealloc copes with no impl */
+        PyErr_NoMemory();
+        return NULL;
     }
-    if (n == 0) {
-        Py_DECREF(v);
-        return kw;
-    }
-    PyObject *both = PyTuple_Pack(2, v, kw);
-    Py_DECREF(v);
-    Py_DECREF(kw);
-    return both;
+    f->self = self;
+    self->impl = f;
+    return self;
 }
 
 /* ------------------------------------------------------------------ */
-/* tracing                                                              */
+/* threads                                                              */
 
-/* Call the settrace() function with tracing disabled; a failing tracer is
- * removed and its exception replaces the payload.
- *
- * Re-entry: a switch made while any trace function runs (this one, or
- * sys.settrace/setprofile's) is not traced, whether the tracer itself or
- * code it calls makes it, in any fiber started from there.  The rule rides
- * on CPython's per-thread tracing depth (ts->tracing, raised by
- * PyThreadState_EnterTracing), which every fiber carries as its own and a
- * new fiber inherits: do_switch() reads it in the fiber that switches.  So
- * a tracer that creates and switches fibers runs once per switch it
- * observes, never recursively, and a tracer fiber that never returns leaves
- * the other fibers traced. */
-static int call_trace(pyc_thread *th, PyObject *event, PyFiber *origin, PyFiber *target)
+static void thread_ended(PyObject *capsule);
+
+static pyc_thread *new_thread(pyc_module_state *st)
 {
-    PyObject *tracer = Py_NewRef(th->trace);
-    PyObject *et, *ev, *etb;
-    PyErr_Fetch(&et, &ev, &etb);
-    PyThreadState_EnterTracing(th->ts);
-    PyObject *r = PyObject_CallFunction(tracer, "O(OO)", event,
-                                        origin ? (PyObject *)origin : Py_None,
-                                        (PyObject *)target);
-    PyThreadState_LeaveTracing(th->ts);
-    Py_DECREF(tracer);
-    if (!r) {
-        Py_CLEAR(th->trace);
-        Py_XDECREF(et);
-        Py_XDECREF(ev);
-        Py_XDECREF(etb);
-        return -1;
+    PyObject *dict = PyThreadState_GetDict();
+    if (!dict) {
+        PyErr_SetString(PyExc_RuntimeError, "pycoro: no thread state dict");
+        return NULL;
     }
-    Py_DECREF(r);
-    PyErr_Restore(et, ev, etb);
-    return 0;
+    /* Installed when pycoro is first used in the process (not at import),
+     * so that merely importing pycoro changes nothing for other code. */
+    pyc_chunk_cache_install();
+    PyFiber *main = fiber_alloc(st->fiber_type);
+    if (!main)
+        return NULL;
+    pyc_fiber *mf = main->impl;
+    mf->is_main = 1;
+    pyc_thread *th = pyc_thread_new(st, &mf->core);
+    if (!th) {
+        Py_DECREF(main);
+        return NULL;
+    }
+    mf->thread = th;
+    pyc_thread_incref(th);
+    __atomic_fetch_add(&main_fibers, 1, __ATOMIC_RELAXED);
+    th->main = main;
+    th->current = (PyFiber *)Py_NewRef(main);   /* main and current: two refs */
+    PyObject *capsule = PyCapsule_New(th, "pycoro.thread", thread_ended);
+    if (!capsule || PyDict_SetItem(dict, st->thread_key, capsule) < 0) {
+        if (capsule) {
+            /* Its destructor would end the thread: take it away first. */
+            PyCapsule_SetDestructor(capsule, NULL);
+            Py_DECREF(capsule);
+        }
+        pyc_thread_detach(th);
+        th->main = th->current = NULL;
+        th->core.current = NULL;
+        Py_DECREF(main);
+        Py_DECREF(main);
+        pyc_thread_decref(th);
+        return NULL;
+    }
+    Py_DECREF(capsule);
+    return th;
 }
 
-/* Step 3 of a switch, in the fiber that now runs. */
-static PyObject *arrive(pyc_thread *th, PyFiber *self)
+pyc_thread *pyc_get_thread(pyc_module_state *st)
 {
-    PyFiber *from = th->origin;             /* the reference th->current had */
-    th->origin = NULL;
-    PyObject *result = take_payload(th);
-    if (th->trace && !th->untraced) {
-        PyObject *event = result ? th->mstate->str_switch : th->mstate->str_throw;
-        if (call_trace(th, event, from, self) < 0)
-            Py_CLEAR(result);
-    }
-    Py_XDECREF(from);
-    return result;
+    pyc_thread *th = pyc_tl_thread;
+    if (!th)
+        return new_thread(st);
+    if (th->has_pending)
+        pyc_kill_pending(th);
+    return th;
 }
 
 /* ------------------------------------------------------------------ */
-/* switching                                                            */
+/* fibers whose thread ended                                            */
 
-/* An exception thrown at a new fiber ends it unstarted; like any finished
- * fiber it keeps its context (greenlet keeps gr_context too). */
-static void kill_unstarted(PyFiber *f)
+/* A suspended fiber of an ended thread can never run again (its C stack
+ * went with the thread): release what its frames hold without running
+ * them, and end it.  Its finally blocks do not run (nowhere could they). */
+static void discard_orphan(pyc_fiber *f)
 {
-    f->core.state = PC_DEAD;
-    Py_CLEAR(f->run);
+    f->orphaned = 0;
+    pyc_pystate_discard(&f->pystate, !pyc_is_finalizing());
+    pc_fiber_release(&f->core);             /* PC_DEAD, its copy freed */
+    pyc_thread_unlink(f->thread, &f->link);
+    Py_CLEAR(f->call.run);
+    Py_CLEAR(f->call.value);
+    Py_CLEAR(f->call.kwargs);
+    Py_CLEAR(f->parent);                    /* a fiber of the ended thread */
 }
 
-/* Where a switch to `target` lands: a dead fiber passes to its nearest live
- * ancestor; an exception thrown at a new fiber kills it unstarted and goes
- * on to its parent (greenlet's rules). */
-static PyFiber *resolve_target(PyFiber *target, int error)
+/* The thread-state dict is being cleared: this thread is over.  Runs on the
+ * ending thread, in PyThreadState_Clear. */
+static void thread_ended(PyObject *capsule)
 {
-    while (target) {
-        pc_state s = target->core.state;
-        if (s == PC_RUNNING || s == PC_SUSPENDED)
-            return target;
-        if (s == PC_NEW) {
-            if (!error)
-                return target;
-            kill_unstarted(target);
-        }
-        target = target->parent;
-    }
-    return NULL;
-}
-
-/* Switch from the running fiber to `target` with the payload parked in
- * th->pass*.  Returns what this fiber receives when it is resumed. */
-/* Before a new fiber starts, the fiber that starts it looks up its `run`
- * (greenlet's order): a subclass's run method, __getattribute__ or a
- * descriptor may run any code, even switches that start this very fiber.
- * The payload is kept aside meanwhile.  Returns 0 with *run_out set, 1 if
- * that code started the fiber (switch to it as to any suspended fiber), -1
- * with an exception (the payload is dropped). */
-static int prepare_start(pyc_thread *th, PyFiber *target, PyObject **run_out)
-{
-    PyObject *run;
-    if (Py_TYPE(target) == th->mstate->fiber_type) {
-        /* The plain type: its data descriptor is all a lookup could find. */
-        run = Py_XNewRef(target->run);
-        if (!run) {
-            drop_payload(th);
-            PyErr_SetString(PyExc_AttributeError, "run");
-            return -1;
-        }
-        *run_out = run;
-        return 0;
-    }
-    pass_kind kind = th->pass;
-    PyObject *value = th->pass_value, *kwargs = th->pass_kwargs;
-    th->pass_value = th->pass_kwargs = NULL;
-    run = PyObject_GetAttr((PyObject *)target, th->mstate->str_run);
-    th->pass = kind;
-    th->pass_value = value;
-    th->pass_kwargs = kwargs;
-    if (!run) {
-        drop_payload(th);
-        return -1;
-    }
-    if (target->core.state != PC_NEW) {
-        Py_DECREF(run);
-        return 1;
-    }
-    *run_out = run;
-    return 0;
-}
-
-static __attribute__((noinline)) PyObject *do_switch(pyc_thread *th, PyFiber *target)
-{
-    PyFiber *origin = th->current;
-    PyObject *run = NULL;
-    while (target && target->core.state != PC_SUSPENDED) {
-        target = resolve_target(target, th->pass == PASS_ERROR);
-        if (!target || target->core.state != PC_NEW)
-            break;
-        int rc = prepare_start(th, target, &run);
-        if (rc < 0)
-            return NULL;
-        if (rc == 0)
-            break;
-    }
-    if (!target) {
-        drop_payload(th);
-        return fiber_error(th, th->mstate->FiberError, "no live fiber to switch to");
-    }
-    if (target == origin)
-        return take_payload(th);
-
-    th->untraced = pyc_ts_tracing(th->ts) > 0;
-    pyc_pystate_save(&origin->pystate, th->ts);
-    th->origin = origin;                    /* th->current's reference moves */
-    th->current = (PyFiber *)Py_NewRef(target);
-    th->start_run = run;                    /* NULL unless target is new */
-    int rc = pc_switch(&target->core);
-    if (rc != PC_OK) {
-        /* Nothing happened: we are still `origin`. */
-        th->current = origin;
-        th->origin = NULL;
-        Py_CLEAR(th->start_run);
-        Py_DECREF(target);
-        pyc_pystate_restore(&origin->pystate, th->ts);
-        drop_payload(th);
-        if (rc == PC_ENOMEM)
-            return PyErr_NoMemory();
-        return fiber_error(th, th->mstate->FiberError, "invalid switch");
-    }
-    /* Resumed, later, by some fiber: `origin` is us again. */
-    pyc_pystate_restore(&origin->pystate, th->ts);
-    return arrive(th, origin);
-}
-
-/* A new fiber's first steps on its own stack: fresh interpreter state, the
- * payload, the tracer.  Out of line, like fiber_end(), so that only
- * fiber_entry's small frame stays under the fiber's stack while it runs.
- * What run() is called with is kept in the fiber object until run()
- * returns (self->call), not in this C frame.  It is not visited by the GC
- * yet: visiting it made a collection crash in the leak tests (an object
- * freed while on the GC's list; not understood yet), so a cycle that runs
- * only through a fiber's start arguments is not collected, as in greenlet.
- * Returns 0 if the tracer failed (run() is then not called). */
-static __attribute__((noinline)) int fiber_begin(PyFiber *self, pyc_entry_frame *ef)
-{
-    pyc_thread *th = self->thread;
-    self->call.run = th->start_run;         /* looked up by prepare_start() */
-    th->start_run = NULL;
-    PyObject *context = self->context;
-    self->context = NULL;
-    pyc_pystate_start(th->ts, ef, &th->pool, context);
-
-    self->call.kind = th->pass;
-    self->call.value = th->pass_value;
-    self->call.kwargs = th->pass_kwargs;
-    th->pass_value = th->pass_kwargs = NULL;
-    PyFiber *from = th->origin;
-    th->origin = NULL;
-    int ok = !th->trace || th->untraced
-             || call_trace(th, th->mstate->str_switch, from, self) == 0;
-    Py_XDECREF(from);
-    /* The fiber has started: drop what `run` was set to.  Its destructor
-     * may run any code, switches included: this fiber is a normal running
-     * fiber by now (greenlet behaves the same). */
-    Py_CLEAR(self->run);
-    return ok;
-}
-
-static pc_fiber *fiber_end(PyFiber *self, PyObject *result);
-
-/* The first frame of every fiber but main: run, then hand the result (or
- * the exception) to the nearest live ancestor and never come back. */
-static pc_fiber *fiber_entry(pc_fiber *core, void *arg)
-{
-    PyFiber *self = (PyFiber *)arg;
-    pyc_entry_frame ef;
-    PyObject *result = NULL;
-    if (fiber_begin(self, &ef)) {
-        if (self->call.kind == PASS_VALUE)
-            result = PyObject_CallOneArg(self->call.run, self->call.value);
-        else
-            result = PyObject_Call(self->call.run, self->call.value, self->call.kwargs);
-    }
-    return fiber_end(self, result);
-}
-
-/* A fiber's last steps: hand the result on and pick the next fiber. */
-static __attribute__((noinline)) pc_fiber *fiber_end(PyFiber *self, PyObject *result)
-{
-    pyc_thread *th = self->thread;
-    pyc_module_state *st = th->mstate;
-    Py_CLEAR(self->call.run);
-    Py_CLEAR(self->call.value);
-    Py_CLEAR(self->call.kwargs);
-
-    /* A FiberExit that ends run() is a normal end: the parent gets the
-     * exception object as the value (as greenlet does with GreenletExit). */
-    if (!result && PyErr_ExceptionMatches(st->FiberExit)) {
-        PyObject *et, *ev, *etb;
-        PyErr_Fetch(&et, &ev, &etb);
-        PyErr_NormalizeException(&et, &ev, &etb);
-        result = ev ? ev : Py_NewRef(Py_None);
-        Py_XDECREF(et);
-        Py_XDECREF(etb);
-    }
-
-    /* Hand the result to the nearest live ancestor.  A new one is started
-     * with it; if its run cannot even be found, that error goes further up
-     * (and the ancestor stays unstarted, as in greenlet). */
-    PyFiber *next = self->parent;
-    PyObject *next_run = NULL;
-    for (;;) {
-        th->pass = result ? PASS_VALUE : PASS_ERROR;
-        th->pass_value = result;
-        th->pass_kwargs = NULL;
-        result = NULL;
-        next = resolve_target(next, th->pass == PASS_ERROR);
-        if (!next || next->core.state != PC_NEW || prepare_start(th, next, &next_run) >= 0)
-            break;
-        next = next->parent;
-    }
-    if (!next || next == self) {
-        /* Every ancestor is dead: only possible if the thread is ending. */
-        PyErr_WriteUnraisable((PyObject *)self);
-        drop_payload(th);
-        th->pass = PASS_ARGS;
-        th->pass_value = Py_NewRef(st->empty_tuple);
-        next = th->main;
-    }
-
-    th->untraced = pyc_ts_tracing(th->ts) > 0;
-    /* Like greenlet, a finished fiber keeps the context it ran in. */
-    self->context = Py_XNewRef(pyc_ts_context(th->ts));
-    pyc_pystate_finish(th->ts, &th->pool);
-    th->start_run = next_run;
-    th->origin = self;                      /* th->current's reference */
-    th->current = (PyFiber *)Py_NewRef(next);
-    return &next->core;
-}
-
-/* ------------------------------------------------------------------ */
-/* the type                                                             */
-
-static int check_thread(PyFiber *self)
-{
-    pyc_thread *th = self->thread;
-    if (th == pyc_tl_thread)             /* NULL once the thread has ended */
-        return 0;
-    PyErr_SetString(th->mstate->FiberError,
-                    th->alive ? "cannot switch to a fiber of another thread"
-                              : "cannot switch to a fiber of a thread that has ended");
-    return -1;
-}
-
-/* Throw FiberExit into a suspended fiber of this thread so that its
- * `finally` blocks run, with the caller as its parent for the duration. */
-static void kill_suspended(PyFiber *self)
-{
-    pyc_thread *th = self->thread;
-    PyObject *et, *ev, *etb;
-    PyErr_Fetch(&et, &ev, &etb);
-    PyFiber *old_parent = self->parent;
-    self->parent = (PyFiber *)Py_NewRef(th->current);
-    PyErr_SetNone(th->mstate->FiberExit);
-    th->pass = PASS_ERROR;
-    PyObject *r = do_switch(th, self);
-    if (r)
-        Py_DECREF(r);
-    else if (PyErr_ExceptionMatches(th->mstate->FiberExit))
+    pyc_thread *th = PyCapsule_GetPointer(capsule, "pycoro.thread");
+    if (!th) {
         PyErr_Clear();
-    else
-        PyErr_WriteUnraisable((PyObject *)self);
-    Py_SETREF(self->parent, old_parent);
-    PyErr_Restore(et, ev, etb);
-}
-
-void pyc_kill_pending(pyc_thread *th)
-{
-    PyObject *list = th->pending_kill;
-    th->pending_kill = NULL;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
-        PyFiber *f = (PyFiber *)PyList_GET_ITEM(list, i);
-        if (f->core.state == PC_SUSPENDED)
-            kill_suspended(f);
+        return;
     }
-    Py_DECREF(list);
+    int here = pyc_tl_thread == th && th->current == th->main && !pyc_is_finalizing();
+    if (here) {
+        /* Last chance to unwind fibers in their own thread: the ones other
+         * threads dropped, and the ones nothing references any more (a
+         * collection finds those; they are unwound here by finalizers). */
+        if (th->has_pending)
+            pyc_kill_pending(th);
+        if (th->fibers.next != &th->fibers) {
+            PyGC_Collect();
+            if (th->has_pending)
+                pyc_kill_pending(th);
+        }
+    }
+    pyc_thread_detach(th);
+    th->core.current = NULL;                /* nobody walks its stack chain again */
+    PyFiber *cur = th->current, *main = th->main;
+    th->current = th->main = NULL;
+    pyc_fiber *mf = main->impl;
+    if (mf->core.state == PC_SUSPENDED)
+        pyc_pystate_discard(&mf->pystate, 0);   /* the thread ended mid-switch */
+    mf->core.state = PC_DEAD;
+    Py_CLEAR(th->trace);
+    /* Whatever is still suspended is orphaned: its frames stay readable
+     * (greenlet lets them be inspected too), it can never be resumed, and
+     * what it holds is released when it is dropped or collected. */
+    for (pyc_link *n = th->fibers.next; n != &th->fibers; n = n->next) {
+        pyc_fiber *f = PYC_CONTAINER(n, pyc_fiber, link);
+        if (f->core.state == PC_SUSPENDED)
+            f->orphaned = 1;
+    }
+    /* Fibers handed over too late: they hold a reference from the queue. */
+    for (pyc_pending *p = pyc_thread_take_pending(th); p;) {
+        pyc_fiber *f = PYC_CONTAINER(p, pyc_fiber, pending);
+        p = p->next;
+        Py_DECREF(f->self);                 /* an orphan: released on dealloc */
+    }
+    Py_XDECREF(cur);
+    Py_XDECREF(main);
+    pyc_thread_decref(th);
 }
 
-/* Can a dropped suspended fiber be unwound with FiberExit from here? */
-static int can_kill_here(PyFiber *self)
-{
-    return self->core.state == PC_SUSPENDED && !self->is_main && self->thread->alive
-           && !pyc_is_finalizing();
-}
+/* ------------------------------------------------------------------ */
+/* finalization and collection                                          */
 
 /* Finalizer (PEP 442): a suspended fiber that nobody can resume any more is
  * unwound with FiberExit.  Another thread's fiber is handed to that thread,
- * which kills it at its next switch, fiber creation or current(). */
+ * which unwinds it at its next switch, fiber creation or current(), or when
+ * it ends; an orphan is released. */
 static void fiber_finalize(PyObject *o)
 {
-    PyFiber *self = (PyFiber *)o;
-    pyc_thread *th = self->thread;
-    if (!can_kill_here(self))
+    pyc_fiber *f = pyc_impl(o);
+    if (!f || f->is_main || f->core.state != PC_SUSPENDED || pyc_is_finalizing())
         return;
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);             /* a finalizer leaves it alone */
-    if (th == pyc_tl_thread) {
-        kill_suspended(self);
+    pyc_thread *th = f->thread;
+    if (f->orphaned) {
+        discard_orphan(f);
+    } else if (th == pyc_tl_thread) {
+        pyc_kill(th, (PyFiber *)o);
     } else {
-        if (!th->pending_kill)
-            th->pending_kill = PyList_New(0);
-        if (!th->pending_kill || PyList_Append(th->pending_kill, o) < 0)
-            PyErr_WriteUnraisable(o);
+        Py_INCREF(o);                        /* the queue's reference */
+        pyc_thread_push_pending(th, &f->pending);
     }
     PyErr_Restore(et, ev, etb);
 }
@@ -416,15 +193,17 @@ static void fiber_finalize(PyObject *o)
  * __del__ (during which switching into the fiber is refused). */
 static void fiber_finalize_with_del(PyObject *o)
 {
-    PyFiber *self = (PyFiber *)o;
     fiber_finalize(o);
+    pyc_fiber *f = pyc_impl(o);
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);
     PyObject *del = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__del__");
     if (del) {
-        self->finalizing = 1;
+        if (f)
+            f->finalizing = 1;
         PyObject *r = PyObject_CallOneArg(del, o);
-        self->finalizing = 0;
+        if (f)
+            f->finalizing = 0;
         if (!r)
             PyErr_WriteUnraisable(del);
         Py_XDECREF(r);
@@ -437,47 +216,93 @@ static void fiber_finalize_with_del(PyObject *o)
 
 static int fiber_traverse(PyFiber *self, visitproc visit, void *arg)
 {
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->parent);
-    Py_VISIT(self->run);
-    Py_VISIT(self->context);
+    if (Py_TYPE(self)->tp_flags & Py_TPFLAGS_HEAPTYPE)
+        Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->dict);
-    if (self->core.state == PC_SUSPENDED) {
-        /* A suspended fiber alone owns its frames, so cycles through them
-         * can be collected (then finalized with FiberExit).  Main's frames
-         * belong to the running thread and another thread's fiber cannot
-         * be unwound from here: those keep what they hold alive. */
-        int frames = !self->is_main && self->thread->alive
-                     && self->thread->ts == PyThreadState_Get();
-        return pyc_pystate_traverse(&self->pystate, visit, arg, frames);
-    }
+    pyc_fiber *f = self->impl;
+    if (!f)
+        return 0;
+    Py_VISIT(f->parent);
+    Py_VISIT(f->run);
+    Py_VISIT(f->context);
+    Py_VISIT(f->call.run);
+    Py_VISIT(f->call.value);
+    Py_VISIT(f->call.kwargs);
+    /* A suspended fiber alone owns its frames, so cycles through them are
+     * collected: by a collection in its own thread (then unwound there by
+     * its finalizer), or anywhere for an orphan (then released).  Another
+     * live thread's fibers keep what they hold until that thread collects,
+     * so a fiber's finally blocks run when its own thread's collections
+     * say, not when another thread's do.  A main fiber's frames are its
+     * thread's bottom, kept alive by the thread itself. */
+    if (f->core.state == PC_SUSPENDED && !f->is_main
+        && (f->orphaned || f->thread == pyc_tl_thread))
+        return pyc_pystate_traverse(&f->pystate, visit, arg);
     return 0;
 }
 
 static int fiber_clear(PyFiber *self)
 {
-    Py_CLEAR(self->run);
-    Py_CLEAR(self->context);
     Py_CLEAR(self->dict);
-    if (self->core.state != PC_SUSPENDED && self->core.state != PC_RUNNING)
-        Py_CLEAR(self->parent);
+    pyc_fiber *f = self->impl;
+    if (!f)
+        return 0;
+    Py_CLEAR(f->run);
+    Py_CLEAR(f->context);
+    if (!pyc_fiber_is_active(f))
+        Py_CLEAR(f->parent);
     return 0;
+}
+
+/* Can a dropped suspended fiber be unwound (or released) from here? */
+static int can_unwind(pyc_fiber *f)
+{
+    return f->core.state == PC_SUSPENDED && !f->is_main && (f->thread->alive || f->orphaned)
+           && !pyc_is_finalizing();
+}
+
+static void release_impl(pyc_fiber *f)
+{
+    pyc_thread *th = f->thread;
+    if (f->is_main) {
+        pc_thread_fini(&th->core);
+        __atomic_fetch_sub(&main_fibers, 1, __ATOMIC_RELAXED);
+    } else if (th) {
+        if (f->core.state == PC_SUSPENDED)   /* could not be unwound */
+            pyc_pystate_discard(&f->pystate, f->orphaned && !pyc_is_finalizing());
+        pc_fiber_release(&f->core);
+        pyc_thread_unlink(th, &f->link);
+    }
+    Py_CLEAR(f->run);
+    Py_CLEAR(f->context);
+    Py_CLEAR(f->parent);
+    /* Only a fiber abandoned mid-run still holds these. */
+    Py_CLEAR(f->call.run);
+    Py_CLEAR(f->call.value);
+    Py_CLEAR(f->call.kwargs);
+    if (th)
+        pyc_thread_decref(th);
+    PyMem_Free(f);
 }
 
 static void fiber_dealloc(PyFiber *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
-        return;                             /* resurrected */
-    if (can_kill_here(self)) {
-        /* Still suspended: its finalizer ran before (PEP 442 runs it once)
-         * and the fiber survived that FiberExit, was resurrected and is now
-         * dropped again.  Unwind it again, resurrected for the duration. */
-        Py_SET_REFCNT(self, 1);
-        fiber_finalize((PyObject *)self);
-        Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
-        if (Py_REFCNT(self) > 0)
-            return;                         /* resurrected again */
+    pyc_fiber *f = self->impl;
+    if (f) {
+        if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
+            return;                         /* resurrected */
+        if (can_unwind(f)) {
+            /* Still suspended: its finalizer ran before (PEP 442 runs it
+             * once) and the fiber survived that FiberExit, was resurrected
+             * and is now dropped again.  Unwind it again, resurrected for
+             * the duration. */
+            Py_SET_REFCNT(self, 1);
+            fiber_finalize((PyObject *)self);
+            Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
+            if (Py_REFCNT(self) > 0)
+                return;                     /* resurrected again */
+        }
     }
     PyObject_GC_UnTrack(self);
     /* A fiber holds its parent: dropping the last of a long chain of
@@ -486,78 +311,32 @@ static void fiber_dealloc(PyFiber *self)
     Py_TRASHCAN_BEGIN(self, fiber_dealloc)
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);
-    pyc_thread *th = self->thread;
-    if (self->is_main) {
-        pc_thread_fini(&th->core);
-    } else {
-        if (self->core.state == PC_SUSPENDED)
-            pyc_pystate_abandon(&self->pystate);   /* could not be unwound */
-        pc_fiber_release(&self->core);
-    }
-    fiber_clear(self);
-    Py_CLEAR(self->parent);
-    /* Only a fiber abandoned mid-run still holds these: its frames are
-     * never resumed, and they hold references of their own. */
-    Py_CLEAR(self->call.run);
-    Py_CLEAR(self->call.value);
-    Py_CLEAR(self->call.kwargs);
-    pyc_thread_decref(th);
+    self->impl = NULL;
+    if (f)
+        release_impl(f);
+    Py_CLEAR(self->dict);
     tp->tp_free(self);
-    Py_DECREF(tp);
+    if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE)
+        Py_DECREF(tp);                      /* as PyType_GenericAlloc took it */
     Py_TRASHCAN_END
 }
 
-static PyFiber *fiber_alloc(PyTypeObject *type, pyc_thread *th)
-{
-    PyFiber *self = (PyFiber *)type->tp_alloc(type, 0);
-    if (!self)
-        return NULL;
-    self->thread = th;
-    th->refcnt++;
-    return self;
-}
+/* ------------------------------------------------------------------ */
+/* construction                                                         */
 
-PyFiber *pyc_fiber_new_main(pyc_module_state *st, pyc_thread *th)
+static int set_run(pyc_fiber *f, PyObject *run)
 {
-    PyFiber *self = fiber_alloc(st->fiber_type, th);
-    if (self)
-        self->is_main = 1;                  /* core set by pc_thread_init */
-    return self;
-}
-
-pyc_module_state *pyc_state_of_type(PyTypeObject *tp);
-
-static PyObject *fiber_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    pyc_module_state *st = pyc_state_of_type(type);
-    if (!st)
-        return NULL;
-    pyc_thread *th = pyc_thread_get(st);
-    if (!th)
-        return NULL;
-    if (th->pending_kill)
-        pyc_kill_pending(th);
-    PyFiber *self = fiber_alloc(type, th);
-    if (!self)
-        return NULL;
-    pc_fiber_init(&self->core, &th->core, fiber_entry, self);
-    self->parent = (PyFiber *)Py_NewRef(th->current);
-    return (PyObject *)self;
-}
-
-static int set_run(PyFiber *self, PyObject *run)
-{
-    if (self->core.state != PC_NEW) {
+    if (f->core.state != PC_NEW) {
         PyErr_SetString(PyExc_AttributeError, "run cannot be set after the fiber has started");
         return -1;
     }
-    Py_XSETREF(self->run, Py_XNewRef(run));
+    Py_XSETREF(f->run, Py_XNewRef(run));
     return 0;
 }
 
-static int set_parent(PyFiber *self, PyObject *value)
+static int set_parent(pyc_module_state *st, PyFiber *self, PyObject *value)
 {
-    pyc_module_state *st = self->thread->mstate;
+    pyc_fiber *f = self->impl;
     if (!value) {
         PyErr_SetString(PyExc_AttributeError, "can't delete the parent attribute");
         return -1;
@@ -567,23 +346,45 @@ static int set_parent(PyFiber *self, PyObject *value)
         return -1;
     }
     PyFiber *p = (PyFiber *)value;
-    if (self->is_main) {
+    if (f->is_main) {
         /* AttributeError, as greenlet: main's parent is read-only. */
         PyErr_SetString(PyExc_AttributeError, "cannot set the parent of a main fiber");
         return -1;
     }
-    if (p->thread != self->thread) {
-        PyErr_SetString(PyExc_ValueError, "parent cannot be a fiber of a different thread");
-        return -1;
-    }
-    for (PyFiber *q = p; q; q = q->parent) {
+    pyc_thread *theirs = NULL;
+    for (PyFiber *q = p; q; q = q->impl->parent) {
         if (q == self) {
             PyErr_SetString(PyExc_ValueError, "cyclic parent chain");
             return -1;
         }
+        if (!theirs)
+            theirs = q->impl->thread;
     }
-    Py_SETREF(self->parent, (PyFiber *)Py_NewRef(p));
+    /* A started fiber stays in its thread; one that never started belongs
+     * to the thread of its parents, so a parent anywhere may be given. */
+    if (f->thread && theirs != f->thread) {
+        PyErr_SetString(PyExc_ValueError, "parent cannot be on a different thread");
+        return -1;
+    }
+    Py_SETREF(f->parent, (PyFiber *)Py_NewRef(p));
     return 0;
+}
+
+static PyObject *fiber_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    pyc_module_state *st = state_of_type(type);
+    if (!st)
+        return NULL;
+    pyc_thread *th = pyc_get_thread(st);
+    if (!th)
+        return NULL;
+    PyFiber *self = fiber_alloc(type);
+    if (!self)
+        return NULL;
+    self->impl->parent = (PyFiber *)Py_NewRef(th->current);
+    return (PyObject *)self;
 }
 
 static int fiber_init(PyFiber *self, PyObject *args, PyObject *kwds)
@@ -592,132 +393,72 @@ static int fiber_init(PyFiber *self, PyObject *args, PyObject *kwds)
     PyObject *run = Py_None, *parent = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO:Fiber", kwlist, &run, &parent))
         return -1;
-    if (run != Py_None && set_run(self, run) < 0)
+    if (run != Py_None && set_run(self->impl, run) < 0)
         return -1;
-    if (parent != Py_None && set_parent(self, parent) < 0)
-        return -1;
-    return 0;
-}
-
-/* The checks before switch() or throw() into `self`: this thread's fiber,
- * not being finalized; then the kills other threads left for us. */
-static int check_switch_into(PyFiber *self, const char *finalizing_msg)
-{
-    if (check_thread(self) < 0)
-        return -1;
-    pyc_thread *th = self->thread;
-    if (self->finalizing) {
-        fiber_error(th, th->mstate->FiberError, finalizing_msg);
-        return -1;
+    if (parent != Py_None) {
+        pyc_module_state *st = state_of_type(Py_TYPE(self));
+        if (!st || set_parent(st, self, parent) < 0)
+            return -1;
     }
-    if (th->pending_kill)
-        pyc_kill_pending(th);
     return 0;
 }
 
-/* Park the payload of switch() or switch(value). */
-static inline void park_simple(pyc_thread *th, PyObject *const *args, Py_ssize_t nargs)
+PyObject *pyc_fiber_new(PyTypeObject *type, PyObject *run, PyObject *parent)
 {
-    th->pass = nargs ? PASS_VALUE : PASS_ARGS;
-    th->pass_value = Py_NewRef(nargs ? args[0] : th->mstate->empty_tuple);
-    th->pass_kwargs = NULL;
+    return PyObject_CallFunctionObjArgs((PyObject *)type, run ? run : Py_None,
+                                        parent ? parent : Py_None, NULL);
 }
+
+/* ------------------------------------------------------------------ */
+/* switch() and throw()                                                 */
+
+/* The switching thread, checked against the target: NULL with an error. */
+static pyc_thread *switching_thread(PyFiber *self, const char *finalizing_msg)
+{
+    pyc_thread *th = pyc_tl_thread;
+    if (!th) {
+        pyc_module_state *st = state_of_type(Py_TYPE(self));
+        if (!st || !(th = pyc_get_thread(st)))
+            return NULL;
+    } else if (th->has_pending) {
+        pyc_kill_pending(th);
+    }
+    if (pyc_check_switchable(th, self->impl, finalizing_msg) < 0)
+        return NULL;
+    return th;
+}
+
+static const char SWITCH_IN_DEL[] = "cannot switch into a fiber from its own finalizer";
+static const char THROW_IN_DEL[] = "cannot throw into a fiber from its own finalizer";
 
 /* switch() with keywords or several arguments, or anything unusual. */
 static __attribute__((noinline)) PyObject *fiber_switch_general(PyFiber *self,
                                                                 PyObject *const *args,
-                                                                Py_ssize_t nargsf,
+                                                                Py_ssize_t nargs,
                                                                 PyObject *kwnames)
 {
-    if (check_switch_into(self, "cannot switch into a fiber from its own finalizer") < 0)
+    pyc_thread *th = switching_thread(self, SWITCH_IN_DEL);
+    if (!th || pyc_park_args(th, args, nargs, kwnames) < 0)
         return NULL;
-    pyc_thread *th = self->thread;
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (!kwnames && nargs <= 1) {
-        park_simple(th, args, nargs);
-    } else {
-        PyObject *tuple = PyTuple_New(nargs);
-        if (!tuple)
-            return NULL;
-        for (Py_ssize_t i = 0; i < nargs; i++)
-            PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
-        PyObject *kw = NULL;
-        if (kwnames && PyTuple_GET_SIZE(kwnames)) {
-            kw = PyDict_New();
-            for (Py_ssize_t i = 0; kw && i < PyTuple_GET_SIZE(kwnames); i++) {
-                if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
-                    Py_CLEAR(kw);
-            }
-            if (!kw) {
-                Py_DECREF(tuple);
-                return NULL;
-            }
-        }
-        th->pass = PASS_ARGS;
-        th->pass_value = tuple;
-        th->pass_kwargs = kw;
-    }
-    return do_switch(th, self);
+    th->stack_top = args + nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+    return pyc_switch(th, self);
 }
 
-/* switch(): the common call (this thread's fiber, no keywords, at most one
- * argument) parks the payload and jumps to do_switch() as a tail call, so
- * this frame is not among the bytes every switch copies. */
+/* switch(): the common call (a started fiber of this thread, no keywords,
+ * at most one argument) parks the payload and jumps to pyc_switch() as a
+ * tail call, so this frame is not among the bytes every switch copies. */
 static PyObject *fiber_switch(PyFiber *self, PyObject *const *args, Py_ssize_t nargsf,
                               PyObject *kwnames)
 {
-    pyc_thread *th = self->thread;
+    pyc_fiber *f = self->impl;
+    pyc_thread *th = f->thread;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (__builtin_expect(th != pyc_tl_thread || self->finalizing || th->pending_kill
+    if (__builtin_expect(!th || th != pyc_tl_thread || f->finalizing || th->has_pending
                          || kwnames || nargs > 1, 0))
-        return fiber_switch_general(self, args, nargsf, kwnames);
-    park_simple(th, args, nargs);
-    return do_switch(th, self);
-}
-
-/* Set the exception to throw from (typ, val, tb) as generator.throw() does. */
-static int prepare_throw(PyObject *typ, PyObject *val, PyObject *tb)
-{
-    if (tb == Py_None)
-        tb = NULL;
-    else if (tb && !PyTraceBack_Check(tb)) {
-        PyErr_SetString(PyExc_TypeError, "throw() third argument must be a traceback object");
-        return -1;
-    }
-    if (PyExceptionClass_Check(typ)) {
-        Py_INCREF(typ);
-        Py_XINCREF(val);
-        Py_XINCREF(tb);
-        PyErr_NormalizeException(&typ, &val, &tb);
-        if (tb && PyException_SetTraceback(val, tb) < 0) {
-            Py_DECREF(typ);
-            Py_XDECREF(val);
-            Py_XDECREF(tb);
-            return -1;
-        }
-        PyErr_Restore(typ, val, tb);
-        return 0;
-    }
-    if (PyExceptionInstance_Check(typ)) {
-        if (val && val != Py_None) {
-            PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
-            return -1;
-        }
-        val = typ;
-        typ = PyExceptionInstance_Class(typ);
-        if (!tb)
-            tb = PyException_GetTraceback(val);     /* new reference or NULL */
-        else
-            Py_INCREF(tb);
-        Py_INCREF(typ);
-        Py_INCREF(val);
-        PyErr_Restore(typ, val, tb);
-        return 0;
-    }
-    PyErr_Format(PyExc_TypeError,
-                 "exceptions must be classes, or instances, not %.200s",
-                 Py_TYPE(typ)->tp_name);
-    return -1;
+        return fiber_switch_general(self, args, nargs, kwnames);
+    pyc_park_simple(th, args, nargs);
+    th->stack_top = args + nargs;
+    return pyc_switch(th, self);
 }
 
 static PyObject *fiber_throw(PyFiber *self, PyObject *const *args, Py_ssize_t nargs)
@@ -726,15 +467,52 @@ static PyObject *fiber_throw(PyFiber *self, PyObject *const *args, Py_ssize_t na
         PyErr_Format(PyExc_TypeError, "throw expected at most 3 arguments, got %zd", nargs);
         return NULL;
     }
-    if (check_switch_into(self, "cannot throw into a fiber from its own finalizer") < 0)
+    pyc_thread *th = switching_thread(self, THROW_IN_DEL);
+    if (!th || pyc_park_throw(th, nargs > 0 ? args[0] : NULL, nargs > 1 ? args[1] : NULL,
+                              nargs > 2 ? args[2] : NULL) < 0)
         return NULL;
-    pyc_thread *th = self->thread;
-    PyObject *typ = nargs > 0 ? args[0] : th->mstate->FiberExit;
-    if (prepare_throw(typ, nargs > 1 ? args[1] : NULL, nargs > 2 ? args[2] : NULL) < 0)
+    th->stack_top = args + nargs;
+    return pyc_switch(th, self);
+}
+
+PyObject *pyc_fiber_switch(PyObject *fiber, PyObject *args, PyObject *kwargs)
+{
+    PyFiber *self = (PyFiber *)fiber;
+    pyc_thread *th = switching_thread(self, SWITCH_IN_DEL);
+    if (!th)
         return NULL;
-    th->pass = PASS_ERROR;
-    th->pass_value = th->pass_kwargs = NULL;
-    return do_switch(th, self);
+    Py_ssize_t nargs = args ? PyTuple_GET_SIZE(args) : 0;
+    if (!kwargs || PyDict_GET_SIZE(kwargs) == 0) {
+        if (pyc_park_args(th, args ? &PyTuple_GET_ITEM(args, 0) : NULL, nargs, NULL) < 0)
+            return NULL;
+    } else {
+        /* Copies, so that the caller may change its tuple and dict while
+         * the fiber runs. */
+        PyObject *tuple = args ? PyTuple_GetSlice(args, 0, nargs) : PyTuple_New(0);
+        PyObject *kw = tuple ? PyDict_Copy(kwargs) : NULL;
+        if (!kw) {
+            Py_XDECREF(tuple);
+            return NULL;
+        }
+        th->pass = PASS_ARGS;
+        th->pass_value = tuple;
+        th->pass_kwargs = kw;
+    }
+    return pyc_switch(th, self);
+}
+
+PyObject *pyc_fiber_throw(PyObject *fiber, PyObject *typ, PyObject *val, PyObject *tb)
+{
+    pyc_thread *th = switching_thread((PyFiber *)fiber, THROW_IN_DEL);
+    if (!th || pyc_park_throw(th, typ, val, tb) < 0)
+        return NULL;
+    return pyc_switch(th, (PyFiber *)fiber);
+}
+
+int pyc_fiber_set_parent(PyObject *fiber, PyObject *parent)
+{
+    pyc_module_state *st = state_of_type(Py_TYPE(fiber));
+    return st ? set_parent(st, (PyFiber *)fiber, parent) : -1;
 }
 
 static PyObject *fiber_init_subclass(PyObject *cls, PyObject *args, PyObject *kwds)
@@ -752,78 +530,105 @@ static PyObject *fiber_init_subclass(PyObject *cls, PyObject *args, PyObject *kw
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------ */
+/* attributes                                                           */
+
 static PyObject *fiber_repr(PyFiber *self)
 {
     const char *state;
-    switch (self->core.state) {
+    switch (self->impl->core.state) {
     case PC_NEW: state = "new"; break;
     case PC_RUNNING: state = "running"; break;
     case PC_SUSPENDED: state = "suspended"; break;
     default: state = "dead"; break;
     }
     return PyUnicode_FromFormat("<%s object at %p (%s%s)>", Py_TYPE(self)->tp_name, self,
-                                self->is_main ? "main, " : "", state);
+                                self->impl->is_main ? "main, " : "", state);
 }
 
-static int fiber_bool(PyFiber *self)
-{
-    return self->core.state == PC_RUNNING || self->core.state == PC_SUSPENDED;
-}
+static int fiber_bool(PyFiber *self) { return pyc_fiber_is_active(self->impl); }
 
 static PyObject *get_run(PyFiber *self, void *c)
 {
-    if (self->run)
-        return Py_NewRef(self->run);
+    (void)c;
+    if (self->impl->run)
+        return Py_NewRef(self->impl->run);
     PyErr_SetString(PyExc_AttributeError, "run");
     return NULL;
 }
-static int set_run_attr(PyFiber *self, PyObject *v, void *c) { return set_run(self, v); }
+
+static int set_run_attr(PyFiber *self, PyObject *v, void *c)
+{
+    (void)c;
+    return set_run(self->impl, v);
+}
 
 static PyObject *get_parent(PyFiber *self, void *c)
 {
-    return Py_NewRef(self->parent ? (PyObject *)self->parent : Py_None);
+    (void)c;
+    PyFiber *p = self->impl->parent;
+    return Py_NewRef(p ? (PyObject *)p : Py_None);
 }
-static int set_parent_attr(PyFiber *self, PyObject *v, void *c) { return set_parent(self, v); }
+
+static int set_parent_attr(PyFiber *self, PyObject *v, void *c)
+{
+    (void)c;
+    return pyc_fiber_set_parent((PyObject *)self, v);
+}
 
 static PyObject *get_dead(PyFiber *self, void *c)
 {
-    return PyBool_FromLong(self->core.state == PC_DEAD || self->core.state == PC_DYING);
+    (void)c;
+    return PyBool_FromLong(pyc_fiber_is_dead(self->impl));
 }
 
 static PyObject *get_started(PyFiber *self, void *c)
 {
-    return PyBool_FromLong(self->core.state != PC_NEW);
+    (void)c;
+    return PyBool_FromLong(self->impl->core.state != PC_NEW);
 }
 
 static PyObject *get_frame(PyFiber *self, void *c)
 {
-    /* A suspended fiber's frames live in its data stack, on the heap. */
-    if (self->core.state == PC_SUSPENDED && self->thread->alive) {
-        PyObject *f = pyc_pystate_frame(&self->pystate, self->thread->ts);
-        if (f)
-            return f;
+    (void)c;
+    /* A suspended fiber's frames live in its data stack, on the heap (an
+     * orphan's too, until they are released). */
+    pyc_fiber *f = self->impl;
+    if (f->core.state == PC_SUSPENDED && !pyc_is_finalizing()) {
+        PyObject *frame = pyc_pystate_frame(&f->pystate);
+        if (frame)
+            return frame;
     }
     Py_RETURN_NONE;
 }
 
+/* The context of a running fiber lives in its thread's state. */
+static int running_elsewhere(pyc_fiber *f, const char *what)
+{
+    if (f->core.state == PC_RUNNING && f->thread != pyc_tl_thread) {
+        PyErr_Format(PyExc_ValueError, "cannot %s the context of a fiber running in another thread",
+                     what);
+        return 1;
+    }
+    return 0;
+}
+
 static PyObject *get_context(PyFiber *self, void *c)
 {
-    PyObject *ctx = NULL;
-    switch (self->core.state) {
+    (void)c;
+    pyc_fiber *f = self->impl;
+    PyObject *ctx;
+    if (running_elsewhere(f, "read"))
+        return NULL;
+    switch (f->core.state) {
     case PC_RUNNING:
-        if (check_thread(self) < 0) {
-            PyErr_Clear();
-            PyErr_SetString(PyExc_ValueError,
-                            "cannot read the context of a fiber running in another thread");
-            return NULL;
-        }
-        ctx = pyc_ts_context(self->thread->ts);
+        ctx = pyc_ts_context(f->thread->ts);
         break;
     case PC_SUSPENDED:
-        ctx = pyc_pystate_context(&self->pystate);
+        ctx = pyc_pystate_context(&f->pystate);
         break;
     default:                                 /* new, or finished */
-        ctx = self->context;
+        ctx = f->context;
         break;
     }
     return Py_NewRef(ctx ? ctx : Py_None);
@@ -831,6 +636,8 @@ static PyObject *get_context(PyFiber *self, void *c)
 
 static int set_context(PyFiber *self, PyObject *v, void *c)
 {
+    (void)c;
+    pyc_fiber *f = self->impl;
     if (v == Py_None)
         v = NULL;
     if (v && !PyContext_CheckExact(v)) {
@@ -838,23 +645,18 @@ static int set_context(PyFiber *self, PyObject *v, void *c)
                      Py_TYPE(v)->tp_name);
         return -1;
     }
+    if (running_elsewhere(f, "set"))
+        return -1;
     Py_XINCREF(v);
-    switch (self->core.state) {
+    switch (f->core.state) {
     case PC_RUNNING:
-        if (check_thread(self) < 0) {
-            Py_XDECREF(v);
-            PyErr_Clear();
-            PyErr_SetString(PyExc_ValueError,
-                            "cannot set the context of a fiber running in another thread");
-            return -1;
-        }
-        pyc_ts_set_context(self->thread->ts, v);
+        pyc_ts_set_context(f->thread->ts, v);
         break;
     case PC_SUSPENDED:
-        pyc_pystate_set_context(&self->pystate, v);
+        pyc_pystate_set_context(&f->pystate, v);
         break;
     default:                                 /* new, or finished */
-        Py_XSETREF(self->context, v);
+        Py_XSETREF(f->context, v);
         break;
     }
     return 0;
@@ -862,10 +664,15 @@ static int set_context(PyFiber *self, PyObject *v, void *c)
 
 static PyObject *get_stack_saved(PyFiber *self, void *c)
 {
-    return PyLong_FromSize_t(pc_saved_bytes(&self->core));
+    (void)c;
+    return PyLong_FromSize_t(pc_saved_bytes(&self->impl->core));
 }
 
-static PyObject *get_is_main(PyFiber *self, void *c) { return PyBool_FromLong(self->is_main); }
+static PyObject *get_is_main(PyFiber *self, void *c)
+{
+    (void)c;
+    return PyBool_FromLong(self->impl->is_main);
+}
 
 static PyGetSetDef fiber_getset[] = {
     {"run", (getter)get_run, (setter)set_run_attr, "The callable run at the first switch.", NULL},
@@ -882,8 +689,8 @@ static PyGetSetDef fiber_getset[] = {
 };
 
 static PyMemberDef fiber_members[] = {
-    {"__dictoffset__", T_PYSSIZET, offsetof(PyFiber, dict), READONLY},
-    {"__weaklistoffset__", T_PYSSIZET, offsetof(PyFiber, weakreflist), READONLY},
+    {"__dictoffset__", T_PYSSIZET, offsetof(PyFiber, dict), READONLY, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(PyFiber, weakreflist), READONLY, NULL},
     {NULL},
 };
 

@@ -1,33 +1,36 @@
-/* The pycoro._pycoro extension module: multi-phase init, module state, and
- * the module-level functions (current, settrace, gettrace). */
+/* module.c: the pycoro._pycoro extension module.
+ *
+ * Owns: the module definition (multi-phase init), its state (the types,
+ * exceptions and interned strings every layer reads, mstate.h), and the
+ * module-level functions (current, settrace, gettrace, the testing hook).
+ * Calls: capi, fiber, switch, thread, pystate.  Called by: CPython.
+ *
+ * One module per process: the thread-local record of each thread and the
+ * C API's table point at one module's state, so a second instance (another
+ * interpreter, or a re-import after the first was dropped while in use) is
+ * refused with ImportError instead of mixing two.
+ */
+#include "capi.h"
 #include "fiber.h"
-
-static struct PyModuleDef pyc_module_def;
-
-pyc_module_state *pyc_state_of_type(PyTypeObject *tp)
-{
-    PyObject *m = PyType_GetModuleByDef(tp, &pyc_module_def);
-    return m ? (pyc_module_state *)PyModule_GetState(m) : NULL;
-}
 
 static pyc_module_state *state_of(PyObject *module)
 {
     return (pyc_module_state *)PyModule_GetState(module);
 }
 
+/* The module instance in use (process-wide, see above). */
+static PyObject *live_module;
+
 static PyObject *mod_current(PyObject *module, PyObject *unused)
 {
-    pyc_thread *th = pyc_thread_get(state_of(module));
-    if (!th)
-        return NULL;
-    if (th->pending_kill)
-        pyc_kill_pending(th);
-    return Py_NewRef((PyObject *)th->current);
+    (void)unused;
+    pyc_thread *th = pyc_get_thread(state_of(module));
+    return th ? Py_NewRef((PyObject *)th->current) : NULL;
 }
 
 static PyObject *mod_settrace(PyObject *module, PyObject *fn)
 {
-    pyc_thread *th = pyc_thread_get(state_of(module));
+    pyc_thread *th = pyc_get_thread(state_of(module));
     if (!th)
         return NULL;
     if (fn == Py_None)
@@ -44,7 +47,8 @@ static PyObject *mod_settrace(PyObject *module, PyObject *fn)
 
 static PyObject *mod_gettrace(PyObject *module, PyObject *unused)
 {
-    pyc_thread *th = pyc_thread_get(state_of(module));
+    (void)unused;
+    pyc_thread *th = pyc_get_thread(state_of(module));
     if (!th)
         return NULL;
     return Py_NewRef(th->trace ? th->trace : Py_None);
@@ -52,6 +56,7 @@ static PyObject *mod_gettrace(PyObject *module, PyObject *unused)
 
 static PyObject *mod_inject_alloc_failure(PyObject *module, PyObject *arg)
 {
+    (void)module;
     long n = PyLong_AsLong(arg);
     if (n == -1 && PyErr_Occurred())
         return NULL;
@@ -59,14 +64,37 @@ static PyObject *mod_inject_alloc_failure(PyObject *module, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+static PyObject *mod_counts(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    return Py_BuildValue("{sn}", "main_fibers", pyc_main_fiber_count());
+}
+
+static PyObject *mod_set_greenlet_type(PyObject *module, PyObject *tp)
+{
+    pyc_module_state *st = state_of(module);
+    if (!PyType_Check(tp) || !PyType_IsSubtype((PyTypeObject *)tp, st->fiber_type)) {
+        PyErr_SetString(PyExc_TypeError, "expected a subclass of Fiber");
+        return NULL;
+    }
+    Py_XSETREF(st->greenlet_type, (PyTypeObject *)Py_NewRef(tp));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"current", mod_current, METH_NOARGS, "current()\n--\n\nThe running fiber of this thread."},
     {"settrace", mod_settrace, METH_O,
      "settrace(fn)\n--\n\nCall fn(event, (origin, target)) on every switch and throw of this "
-     "thread; returns the previous function."},
+     "thread; returns the previous function.  Switches made while a trace function runs (by "
+     "it, or by code it calls) are not traced."},
     {"gettrace", mod_gettrace, METH_NOARGS, "gettrace()\n--\n\nThis thread's switch tracer."},
     {"_inject_alloc_failure", mod_inject_alloc_failure, METH_O,
      "Testing aid: fail the n-th allocation of the C core from now (0: never)."},
+    {"_set_greenlet_type", mod_set_greenlet_type, METH_O,
+     "pycoro.compat: give instances of this Fiber subclass greenlet's error messages."},
+    {"_counts", mod_counts, METH_NOARGS,
+     "Process-wide counts: {'main_fibers': live main fibers}."},
     {NULL},
 };
 
@@ -75,6 +103,12 @@ static int module_exec(PyObject *m)
     pyc_module_state *st = state_of(m);
     if (pyc_pystate_check_build() < 0)
         return -1;
+    if (live_module) {
+        PyErr_SetString(PyExc_ImportError,
+                        "pycoro._pycoro is already loaded in this process (a second interpreter, "
+                        "or a re-import while the first module is alive): it supports one");
+        return -1;
+    }
     st->fiber_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &pyc_fiber_spec, NULL);
     if (!st->fiber_type || PyModule_AddType(m, st->fiber_type) < 0)
         return -1;
@@ -100,6 +134,7 @@ static int module_exec(PyObject *m)
         return -1;
     if (pyc_capi_add(m, st) < 0)
         return -1;
+    live_module = m;                        /* borrowed: cleared by module_free */
     return 0;
 }
 
@@ -107,6 +142,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
 {
     pyc_module_state *st = state_of(m);
     Py_VISIT(st->fiber_type);
+    Py_VISIT(st->greenlet_type);
     Py_VISIT(st->FiberExit);
     Py_VISIT(st->FiberError);
     return 0;
@@ -116,6 +152,7 @@ static int module_clear(PyObject *m)
 {
     pyc_module_state *st = state_of(m);
     Py_CLEAR(st->fiber_type);
+    Py_CLEAR(st->greenlet_type);
     Py_CLEAR(st->FiberExit);
     Py_CLEAR(st->FiberError);
     Py_CLEAR(st->str_run);
@@ -126,19 +163,28 @@ static int module_clear(PyObject *m)
     return 0;
 }
 
-static void module_free(void *m) { module_clear((PyObject *)m); }
+static void module_free(void *m)
+{
+    module_clear((PyObject *)m);
+    pyc_capi_clear(state_of((PyObject *)m));
+    if (live_module == m)
+        live_module = NULL;
+}
 
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
 #ifdef Py_GIL_DISABLED
-    /* Not true, but it keeps CPython from switching the GIL on (and saying
-     * so) before module_exec refuses the free-threaded build cleanly. */
+    /* Not true yet, but it keeps CPython from switching the GIL on (and
+     * saying so) before module_exec refuses the free-threaded build. */
     {Py_mod_gil, Py_MOD_GIL_NOT_USED},
 #endif
     {0, NULL},
 };
 
-static struct PyModuleDef pyc_module_def = {
+struct PyModuleDef pyc_module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "pycoro._pycoro",
     .m_doc = "Stack-copying fibers for CPython (the C binding of pycoro).",

@@ -1,4 +1,5 @@
-/* Every PY_VERSION_HEX difference of the binding lives in this file.
+/* pystate.c: every PY_VERSION_HEX difference of the binding (see pystate.h
+ * for what this layer owns; it calls CPython only).
  *
  * Per version, the PyThreadState fields a fiber owns (checked against each
  * version's headers; what each one is for is in docs and in the comments
@@ -24,13 +25,28 @@
  *         stack, at the same addresses as any other code of the thread, so
  *         those limits are right for every fiber and are never touched.
  *   all   datastack_chunk/top/limit, exc_info + exc_state.exc_value, context
- *         (+ context_ver).
+ *         (+ context_ver), tracing (the depth of trace-function calls: a
+ *         fiber suspended inside a tracer must not leave the thread's other
+ *         fibers untraced; a new fiber inherits its starter's).
  *
  * Left per thread on purpose: the raised exception (current_exception /
- * curexc_*: it is the payload of a throw), the tracing counter and trace
- * functions (per thread, as in greenlet), and the trashcan's delete_later
- * list (objects whose refcount already reached zero: whichever fiber next
+ * curexc_*: it is the payload of a throw), the trace and profile functions
+ * (per thread, as in greenlet), and the trashcan's delete_later list
+ * (objects whose refcount already reached zero: whichever fiber next
  * unwinds a trashcan destroys them, which is what the list is for).
+ *
+ * Value stacks.  A frame's value stack (the temporaries of the expression
+ * being evaluated: at a switch, the switch() call's callable and arguments)
+ * holds references too.  Its depth is recorded by the interpreter for a
+ * frame that called another Python function inline (stacktop >= 0 on
+ * 3.11-3.13; stackpointer on 3.14, recorded before every escaping call),
+ * not for a frame that is executing a call into C (stacktop == -1), which
+ * is what the top frame of a suspended fiber is doing: switch() is C.  For
+ * that frame the switch records where its arguments end (they are the top
+ * of the caller's stack when Python calls switch() directly), checked
+ * against the frame's stack bounds before use.  With a depth known, the GC
+ * sees the value stack and a discarded fiber releases it; otherwise only
+ * the locals.
  *
  * The f_back problem (3.12+).  The interpreter links an "entry frame" that
  * lives on the C stack (owner FRAME_OWNED_BY_CSTACK) into the frame chain
@@ -106,6 +122,8 @@ typedef struct {
 #if PYC_PY314
     __typeof__(((PyThreadState *)0)->current_executor) current_executor;
     _PyStackRef *stackpointer;
+#else
+    PyObject *const *stack_top;      /* see "Value stacks" above */
 #endif
     _PyStackChunk *datastack_chunk;
     stack_slot_ptr datastack_top;
@@ -138,10 +156,8 @@ int pyc_pystate_check_build(void)
 {
 #ifdef Py_GIL_DISABLED
     PyErr_SetString(PyExc_ImportError,
-                    "pycoro does not support free-threaded CPython (this interpreter was "
-                    "built with --disable-gil): a fiber switch swaps per-thread interpreter "
-                    "state that the free-threaded runtime also reads from other threads. "
-                    "Use a CPython 3.11-3.14 build with the GIL.");
+                    "pycoro does not support free-threaded CPython yet (this interpreter was "
+                    "built with --disable-gil). Use a CPython 3.11-3.14 build with the GIL.");
     return -1;
 #else
     if ((Py_Version >> 16) != (PY_VERSION_HEX >> 16)) {
@@ -280,12 +296,8 @@ static void hide_cstack_frames(saved_state *s)
     }
 }
 
-static void unhide_cstack_frames(saved_state *s)
+static void free_relinks(saved_state *s)
 {
-    for (int i = s->nrelinks - 1; i >= 0; i--) {
-        relink *r = relink_at(s, i);
-        r->frame->previous = r->previous;
-    }
     s->nrelinks = 0;
     if (s->heap) {
         PyMem_RawFree(s->heap);
@@ -293,12 +305,21 @@ static void unhide_cstack_frames(saved_state *s)
         s->heap_cap = 0;
     }
 }
+
+static void unhide_cstack_frames(saved_state *s)
+{
+    for (int i = s->nrelinks - 1; i >= 0; i--) {
+        relink *r = relink_at(s, i);
+        r->frame->previous = r->previous;
+    }
+    free_relinks(s);
+}
 #endif
 
 /* ------------------------------------------------------------------ */
 /* save / restore                                                       */
 
-void pyc_pystate_save(pyc_pystate *ps, PyThreadState *ts)
+void pyc_pystate_save(pyc_pystate *ps, PyThreadState *ts, PyObject *const *stack_top)
 {
     saved_state *s = S(ps);
 #if PYC_CFRAME
@@ -331,8 +352,11 @@ void pyc_pystate_save(pyc_pystate *ps, PyThreadState *ts)
     s->top = s->current_frame;
 #endif
 #if PYC_PY314
+    (void)stack_top;             /* the interpreter recorded stackpointer */
     s->current_executor = ts->current_executor;
     s->stackpointer = s->top ? s->top->stackpointer : NULL;
+#else
+    s->stack_top = stack_top;
 #endif
 }
 
@@ -410,11 +434,27 @@ void pyc_pool_clear(pyc_chunk_pool *pool)
         PyMem_RawFree(pool->chunks[--pool->n]);
 }
 
+/* Free a chunk: ours (a root of PYC_CHUNK_SIZE) to `pool` or to the raw
+ * allocator, CPython's (made through the arena allocator) back to it. */
+static void chunk_free(_PyStackChunk *chunk, pyc_chunk_pool *pool)
+{
+    if (chunk->previous == NULL && chunk->size == PYC_CHUNK_SIZE) {
+        if (pool)
+            pool_give(pool, chunk);
+        else
+            PyMem_RawFree(chunk);
+        return;
+    }
+    PyObjectArenaAllocator a;
+    PyObject_GetArenaAllocator(&a);
+    a.free(a.ctx, chunk, chunk->size);
+}
+
 /* ------------------------------------------------------------------ */
 /* a fiber's life                                                       */
 
 void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *pool,
-                      PyObject *context)
+                       PyObject *context)
 {
     /* Without a chunk of ours (no memory), CPython makes a root chunk at
      * the fiber's first call, or raises MemoryError there. */
@@ -426,11 +466,7 @@ void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *p
     ts->cframe = cf;
 #endif
     CURRENT_FRAME(ts) = NULL;
-    /* Inherited from the starter, like greenlet: the recursion depth (so a
-     * chain of fibers each started from inside the previous one meets
-     * sys.getrecursionlimit() as nested calls do, instead of growing until
-     * memory runs out) and the tracing depth (a fiber started from inside a
-     * trace function is not traced, as code called by it is not). */
+    /* The recursion and tracing depths stay the starter's (pystate.h). */
 #if !PYC_PY312
     update_use_tracing(ts);
 #endif
@@ -451,6 +487,8 @@ void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *p
                && ts->c_recursion_remaining < pool->base_c_remaining) {
         ts->c_recursion_remaining = pool->base_c_remaining;
     }
+#else
+    (void)ef;
 #endif
 #if PYC_PY312 && !PYC_PY313
     ts->trash.delete_nesting = 0;
@@ -469,53 +507,102 @@ void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *p
     ts->context_ver++;
 }
 
-void pyc_pystate_finish(PyThreadState *ts, pyc_chunk_pool *pool)
+void pyc_pystate_drop(PyThreadState *ts)
 {
-    _PyStackChunk *chunk = ts->datastack_chunk;
-    /* All frames are popped, so only the root chunk is left: ours, or one
-     * CPython made (through the arena allocator) when we had none. */
-    if (chunk && chunk->previous == NULL) {
-        if (chunk->size == PYC_CHUNK_SIZE) {
-            pool_give(pool, chunk);
-        } else {
-            PyObjectArenaAllocator a;
-            PyObject_GetArenaAllocator(&a);
-            a.free(a.ctx, chunk, chunk->size);
-        }
-    }
-    ts->datastack_chunk = NULL;
-    ts->datastack_top = ts->datastack_limit = NULL;
     Py_CLEAR(ts->exc_state.exc_value);
     Py_CLEAR(ts->context);
 }
 
-void pyc_pystate_abandon(pyc_pystate *ps)
+void pyc_pystate_finish(PyThreadState *ts, pyc_chunk_pool *pool)
 {
-    saved_state *s = S(ps);
-    /* The frames in the data stack keep their references (leaked, never
-     * freed under an object still in use); their memory is dropped. */
-    Py_CLEAR(s->exc_value);
-    Py_CLEAR(s->context);
-#if PYC_CSTACK_FRAMES
-    if (s->heap)
-        PyMem_RawFree(s->heap);
-#endif
-    memset(s, 0, sizeof *s);
+    /* All frames are popped, so only the root chunk is left: ours, or one
+     * CPython made (through the arena allocator) when we had none. */
+    _PyStackChunk *chunk = ts->datastack_chunk;
+    if (chunk && chunk->previous == NULL)
+        chunk_free(chunk, pool);
+    ts->datastack_chunk = NULL;
+    ts->datastack_top = ts->datastack_limit = NULL;
 }
 
 /* ------------------------------------------------------------------ */
-/* introspection and GC                                                 */
+/* walking a suspended fiber's frames                                   */
 
-PyObject *pyc_pystate_frame(pyc_pystate *ps, PyThreadState *ts)
+static inline PyCodeObject *frame_code(_PyInterpreterFrame *f)
+{
+#if PYC_PY314
+    PyObject *code = PyStackRef_AsPyObjectBorrow(f->f_executable);
+#elif PYC_PY313
+    PyObject *code = f->f_executable;
+#else
+    PyObject *code = (PyObject *)f->f_code;
+#endif
+    return code && PyCode_Check(code) ? (PyCodeObject *)code : NULL;
+}
+
+/* How many localsplus slots of a suspended frame hold references: the
+ * locals, and the value stack when its depth is known (see the top). */
+static int frame_slots(saved_state *s, _PyInterpreterFrame *f, PyCodeObject *code)
+{
+    int nlocals = code->co_nlocalsplus;
+    int most = nlocals + code->co_stacksize;
+#if PYC_PY314
+    (void)s;
+    if (f->stackpointer) {
+        Py_ssize_t depth = f->stackpointer - f->localsplus;
+        if (depth >= nlocals && depth <= most)
+            return (int)depth;
+    }
+#else
+    if (f->stacktop >= nlocals && f->stacktop <= most)
+        return f->stacktop;
+    if (f == s->top && s->stack_top) {
+        Py_ssize_t depth = (PyObject **)s->stack_top - f->localsplus;
+        if (depth >= nlocals && depth <= most)
+            return (int)depth;
+    }
+#endif
+    return nlocals;
+}
+
+#if PYC_PY314
+/* A _PyStackRef owns a reference unless it is NULL, a tagged int or a
+ * borrowed/deferred reference (the low tag bit set). */
+static inline PyObject *owned_ref(_PyStackRef r)
+{
+    if (r.bits != 0 && !PyStackRef_IsNull(r) && (r.bits & Py_TAG_BITS) == 0)
+        return PyStackRef_AsPyObjectBorrow(r);
+    return NULL;
+}
+#  define SLOT_REF(slot) owned_ref(slot)
+#  define FUNC_REF(f) owned_ref((f)->f_funcobj)
+#  define CODE_REF(f) owned_ref((f)->f_executable)
+#elif PYC_PY313
+#  define SLOT_REF(slot) (slot)
+#  define FUNC_REF(f) ((f)->f_funcobj)
+#  define CODE_REF(f) ((f)->f_executable)
+#elif PYC_PY312
+#  define SLOT_REF(slot) (slot)
+#  define FUNC_REF(f) ((f)->f_funcobj)
+#  define CODE_REF(f) ((PyObject *)(f)->f_code)
+#else
+#  define SLOT_REF(slot) (slot)
+#  define FUNC_REF(f) ((PyObject *)(f)->f_func)
+#  define CODE_REF(f) ((PyObject *)(f)->f_code)
+#endif
+
+int pyc_pystate_has_frames(pyc_pystate *ps) { return S(ps)->top != NULL; }
+
+PyObject *pyc_pystate_frame(pyc_pystate *ps)
 {
     saved_state *s = S(ps);
     if (!s->top)
         return NULL;
     /* PyThreadState_GetFrame makes (and caches) the frame object of the
-     * running frame; point it at the suspended one for the call.  The
-     * suspended frames live in the fiber's data stack, on the heap.  No GC
-     * meanwhile: a finalizer that switches would save the borrowed frame
-     * as its own. */
+     * running frame; point the caller's thread state at the suspended one
+     * for the call.  The suspended frames live in the fiber's data stack,
+     * on the heap, so any thread may do this.  No GC meanwhile: a finalizer
+     * that switches would save the borrowed frame as its own. */
+    PyThreadState *ts = PyThreadState_Get();
     int gc_was_enabled = PyGC_Disable();
     _PyInterpreterFrame *saved = CURRENT_FRAME(ts);
     CURRENT_FRAME(ts) = s->top;
@@ -526,64 +613,112 @@ PyObject *pyc_pystate_frame(pyc_pystate *ps, PyThreadState *ts)
     return (PyObject *)f;
 }
 
-#if PYC_PY314
-/* Visit a _PyStackRef only when it owns a reference: NULL, tagged ints and
- * borrowed/deferred references (the low tag bit set) are left out. */
-#  define VISIT_STACKREF(ref) do {                                    \
-        _PyStackRef r_ = (ref);                                       \
-        if (r_.bits != 0 && !PyStackRef_IsNull(r_)                    \
-            && (r_.bits & Py_TAG_BITS) == 0)                          \
-            Py_VISIT(PyStackRef_AsPyObjectBorrow(r_));                \
-    } while (0)
-#endif
-
-int pyc_pystate_traverse(pyc_pystate *ps, visitproc visit, void *arg, int frames)
+int pyc_pystate_traverse(pyc_pystate *ps, visitproc visit, void *arg)
 {
     saved_state *s = S(ps);
     Py_VISIT(s->exc_value);
     Py_VISIT(s->context);
-    if (!frames)
-        return 0;
     /* The suspended fiber alone owns its frames.  Visit what each frame
-     * holds a strong reference to: the specials and the fast locals.  The
-     * value stack is left out (its depth is not recorded while a frame is
-     * in a call), which only errs towards keeping objects alive.  Frames
-     * owned by a generator are visited by the generator.  From 3.12 the
-     * chain below `top` holds only complete heap frames (see above). */
+     * holds a strong reference to: the specials, the locals and the value
+     * stack where its depth is known.  Frames owned by a generator are
+     * visited by the generator.  From 3.12 the chain below `top` holds only
+     * complete heap frames (see above). */
     for (_PyInterpreterFrame *f = s->top; f; f = f->previous) {
         if (f->owner != FRAME_OWNED_BY_THREAD)
             continue;
         Py_VISIT(f->frame_obj);
         Py_VISIT(f->f_locals);
-#if PYC_PY314
-        VISIT_STACKREF(f->f_funcobj);
-        VISIT_STACKREF(f->f_executable);
-        PyObject *code = PyStackRef_AsPyObjectBorrow(f->f_executable);
-        if (!code || !PyCode_Check(code))
+        Py_VISIT(FUNC_REF(f));
+        Py_VISIT(CODE_REF(f));
+        PyCodeObject *code = frame_code(f);
+        if (!code)
             continue;
-        int n = ((PyCodeObject *)code)->co_nlocalsplus;
+        int n = frame_slots(s, f, code);
         for (int i = 0; i < n; i++)
-            VISIT_STACKREF(f->localsplus[i]);
-#else
-#  if PYC_PY313
-        Py_VISIT(f->f_funcobj);
-        PyObject *code = f->f_executable;
-        Py_VISIT(code);
-        if (!code || !PyCode_Check(code))
-            continue;
-#  elif PYC_PY312
-        Py_VISIT(f->f_funcobj);
-        PyObject *code = (PyObject *)f->f_code;
-        Py_VISIT(code);
-#  else
-        Py_VISIT(f->f_func);
-        PyObject *code = (PyObject *)f->f_code;
-        Py_VISIT(code);
-#  endif
-        int n = ((PyCodeObject *)code)->co_nlocalsplus;
-        for (int i = 0; i < n; i++)
-            Py_VISIT(f->localsplus[i]);
-#endif
+            Py_VISIT(SLOT_REF(f->localsplus[i]));
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* discarding a fiber that can never run again                          */
+
+/* The frame object `fo` outlives its frame: give it the frame's contents,
+ * as CPython does when a frame object outlives its frame (the slots' and
+ * the specials' references move with them).  It becomes a finished frame
+ * of its own, with no f_back. */
+static void frame_object_takes_over(PyFrameObject *fo, _PyInterpreterFrame *f, int slots)
+{
+    _PyInterpreterFrame *copy = (_PyInterpreterFrame *)fo->_f_frame_data;
+    size_t size = (size_t)((char *)&f->localsplus[slots] - (char *)f);
+    memcpy(copy, f, size);
+    copy->owner = FRAME_OWNED_BY_FRAME_OBJECT;
+    copy->previous = NULL;
+    copy->frame_obj = fo;          /* the reference `f` held */
+#if PYC_PY314
+    copy->stackpointer = copy->localsplus + slots;
+#else
+    copy->stacktop = slots;
+#endif
+    fo->f_frame = copy;
+    if (!PyObject_GC_IsTracked((PyObject *)fo))
+        PyObject_GC_Track((PyObject *)fo);   /* it owns references now */
+}
+
+/* Release what a suspended frame holds, as if it had returned (its code is
+ * not run). */
+static void release_frame(saved_state *s, _PyInterpreterFrame *f)
+{
+    PyCodeObject *code = frame_code(f);
+    int slots = code ? frame_slots(s, f, code) : 0;
+    PyFrameObject *fo = f->frame_obj;
+    if (fo && Py_REFCNT(fo) > 1) {
+        frame_object_takes_over(fo, f, slots);
+        Py_DECREF(fo);
+        return;
+    }
+    f->frame_obj = NULL;
+    Py_XDECREF(fo);
+    for (int i = 0; i < slots; i++) {
+#if PYC_PY314
+        PyObject *o = SLOT_REF(f->localsplus[i]);
+        f->localsplus[i] = PyStackRef_NULL;
+        Py_XDECREF(o);
+#else
+        Py_CLEAR(f->localsplus[i]);
+#endif
+    }
+    Py_CLEAR(f->f_locals);
+    PyObject *func = FUNC_REF(f), *codeobj = CODE_REF(f);
+    Py_XDECREF(func);
+    Py_XDECREF(codeobj);
+}
+
+void pyc_pystate_discard(pyc_pystate *ps, int release_frames)
+{
+    saved_state *s = S(ps);
+    _PyInterpreterFrame *top = s->top;
+    _PyStackChunk *chunk = s->datastack_chunk;
+    PyObject *exc = s->exc_value, *context = s->context;
+    s->top = NULL;                       /* no introspection from now on */
+    s->exc_value = s->context = NULL;
+    s->datastack_chunk = NULL;
+    if (release_frames) {
+        /* Releasing a frame may run any code; the frames stay where they
+         * are until their chunks are freed below, so the walk is safe. */
+        for (_PyInterpreterFrame *f = top; f; f = f->previous)
+            if (f->owner == FRAME_OWNED_BY_THREAD)
+                release_frame(s, f);
+        while (chunk) {
+            _PyStackChunk *previous = chunk->previous;
+            chunk_free(chunk, NULL);
+            chunk = previous;
+        }
+    }
+#if PYC_CSTACK_FRAMES
+    free_relinks(s);
+#endif
+    Py_XDECREF(exc);
+    Py_XDECREF(context);
+    memset(s, 0, sizeof *s);
 }

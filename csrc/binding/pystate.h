@@ -1,11 +1,17 @@
-/* The interpreter state a fiber carries: the per-version part of the binding.
+/* pystate: the interpreter state a fiber carries -- the per-version layer.
+ *
+ * Owns: every access to CPython internals that changes between versions
+ * (all PY_VERSION_HEX tests of the binding are in pystate.c): the
+ * PyThreadState fields a fiber swaps in and out, its data-stack chunks, the
+ * walk over a suspended fiber's frames (GC, introspection, release), and the
+ * small compatibility shims the other layers need.
+ * Calls: CPython only.  Called by: thread, switch, fiber.
  *
  * CPython keeps "where is this thread executing" in PyThreadState: frame
- * pointers, recursion depth, data stack, handled exception, contextvars
- * context, trashcan nesting.  Every fiber needs its own copy, swapped in and
- * out around the C-stack switch.  The field list changes with every minor
- * version, so everything that depends on PY_VERSION_HEX lives in pystate.c
- * and the rest of the binding sees only these opaque blocks.
+ * pointers, recursion and tracing depths, data stack, handled exception,
+ * contextvars context, trashcan nesting.  Every fiber needs its own copy,
+ * swapped in and out around the C-stack switch; the rest of the binding
+ * sees only the opaque blocks below.
  */
 #ifndef PYCORO_PYSTATE_H
 #define PYCORO_PYSTATE_H
@@ -13,20 +19,15 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* A suspended fiber's saved thread-state fields (layout: pystate.c; 168
- * bytes at most, on 3.12-3.14).  27 words keep the Fiber object at 416
- * bytes: when the core's pc_fiber grew by 8 (its FP environment), the
- * object moved to the next obmalloc size class, and on CPython 3.14 the
- * hub's leak test then saw a one-time RSS step of ~2 MiB (flat after
- * 400,000 more lifecycles: the allocator settling, not a leak). */
+/* A suspended fiber's saved thread-state fields (layout: pystate.c). */
 typedef struct pyc_pystate { void *opaque[27]; } pyc_pystate;
 
 /* Storage on a new fiber's own C stack that the interpreter links into its
  * frame chain while the fiber runs (a _PyCFrame on 3.11/3.12). */
 typedef struct pyc_entry_frame { void *opaque[4]; } pyc_entry_frame;
 
-/* Per-thread state of pystate.c: data-stack chunks kept for reuse by new
- * fibers of one thread (CPython would mmap and munmap a fresh one for
+/* Per-thread state of pystate.c: data-stack root chunks kept for reuse by
+ * new fibers of one thread (CPython would mmap and munmap a fresh one for
  * each), and where the thread's first fiber started (3.12/3.13: the C
  * recursion count at the thread's stack base).  Zero-initialized. */
 #define PYC_POOL_MAX 128
@@ -37,44 +38,69 @@ typedef struct pyc_chunk_pool {
     char *base_sp;
 } pyc_chunk_pool;
 
-/* Refuse builds this binding does not support (free-threaded). */
+/* ImportError for builds this binding does not support. */
 int pyc_pystate_check_build(void);
+int pyc_is_finalizing(void);
 
-/* Move the running fiber's state out of `ts` into `s` (switching away). */
-void pyc_pystate_save(pyc_pystate *s, PyThreadState *ts);
+/* Move the running fiber's state out of `ts` into `s` (switching away).
+ * `stack_top` is one past the last value-stack slot in use in the top
+ * frame (the end of the switch() call's arguments when Python code calls
+ * switch() directly), or NULL if unknown; it is checked before any use. */
+void pyc_pystate_save(pyc_pystate *s, PyThreadState *ts, PyObject *const *stack_top);
 /* Move `s` back into `ts` (resuming); `s` is empty afterwards. */
 void pyc_pystate_restore(pyc_pystate *s, PyThreadState *ts);
-/* Give `ts` a fresh state for a fiber that starts now: no frames, the
- * starter's recursion and tracing depths, no handled exception, `context` (stolen, may be NULL: a fresh empty one is
- * made on first use), a data-stack chunk from `pool`.  Runs on the new
+/* Give `ts` a fresh state for a fiber that starts now: no frames; the
+ * starter's recursion and tracing depths (a chain of fibers each started
+ * from inside the previous one meets sys.getrecursionlimit() as nested
+ * calls do; a fiber started inside a trace function is not traced); no
+ * handled exception; `context` (stolen, may be NULL: a fresh empty one is
+ * made on first use); a data-stack chunk from `pool`.  Runs on the new
  * fiber's stack; `ef` must live as long as the fiber runs.  Cannot fail:
  * without memory for a chunk, the fiber's first call raises MemoryError. */
 void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *pool,
-                      PyObject *context);
-/* The fiber's run returned: every frame is popped.  Drop its context and
- * exception and give its chunk back to `pool`. */
+                       PyObject *context);
+/* The fiber's run returned and every frame is popped: drop its handled
+ * exception and context.  May run any code (destructors). */
+void pyc_pystate_drop(PyThreadState *ts);
+/* Then give its chunk back to `pool`.  Runs no code. */
 void pyc_pystate_finish(PyThreadState *ts, pyc_chunk_pool *pool);
-/* A suspended state that will never run again (its thread is gone): drop
- * the references that can be dropped safely.  Its frames are abandoned. */
-void pyc_pystate_abandon(pyc_pystate *s);
+/* A suspended state that will never run again (its thread has ended, or
+ * the interpreter is finalizing): drop what can be dropped without running
+ * the fiber.  `release_frames`: also release what its frames hold (each
+ * frame is cleared as if it had returned, without running its code; frame
+ * objects still referenced elsewhere take over their frame's contents), so
+ * nothing leaks but the value stacks of frames suspended inside a C call
+ * (their depth is not recorded).  Without it the frames are abandoned.
+ * Runs destructors.  `s` is empty afterwards. */
+void pyc_pystate_discard(pyc_pystate *s, int release_frames);
 
 /* The context of a suspended fiber (borrowed, may be NULL) / replace it. */
 PyObject *pyc_pystate_context(pyc_pystate *s);
 void pyc_pystate_set_context(pyc_pystate *s, PyObject *context /* stolen */);
-/* > 0 while the running fiber is inside a trace or profile function (or
- * pycoro's switch tracer): CPython's per-thread tracing depth, which each
- * fiber carries as its own. */
-int pyc_ts_tracing(PyThreadState *ts);
 /* The context of the running fiber (borrowed, may be NULL) / replace it. */
 PyObject *pyc_ts_context(PyThreadState *ts);
 void pyc_ts_set_context(PyThreadState *ts, PyObject *context /* stolen */);
+/* > 0 while the running fiber is inside a trace or profile function (or
+ * pycoro's switch tracer): CPython's tracing depth, carried per fiber. */
+int pyc_ts_tracing(PyThreadState *ts);
 
-/* Top Python frame of a suspended fiber (new reference) or NULL. */
-PyObject *pyc_pystate_frame(pyc_pystate *s, PyThreadState *ts);
+/* Top Python frame of a suspended fiber (new reference) or NULL.  Any
+ * thread may ask (the frames are heap data), with its own thread state. */
+PyObject *pyc_pystate_frame(pyc_pystate *s);
 /* GC: visit what the suspended fiber's saved state and frames own. */
-int pyc_pystate_traverse(pyc_pystate *s, visitproc visit, void *arg, int frames);
+int pyc_pystate_traverse(pyc_pystate *s, visitproc visit, void *arg);
+/* Does the suspended fiber have Python frames? */
+int pyc_pystate_has_frames(pyc_pystate *s);
 
 void pyc_pool_clear(pyc_chunk_pool *pool);
-int pyc_is_finalizing(void);
+
+/* Critical sections on free-threaded builds (3.13+); no-ops elsewhere. */
+#ifdef Py_BEGIN_CRITICAL_SECTION
+#  define PYC_LOCKED(obj) Py_BEGIN_CRITICAL_SECTION(obj)
+#  define PYC_UNLOCKED() Py_END_CRITICAL_SECTION()
+#else
+#  define PYC_LOCKED(obj) {
+#  define PYC_UNLOCKED() }
+#endif
 
 #endif
