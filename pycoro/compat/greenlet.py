@@ -19,9 +19,10 @@ Python frame to a switch.  What it adds:
   run is missing (`g.run` and the first switch raise AttributeError).
   `run` itself is Fiber's C attribute: no Python frame runs when a greenlet
   starts.
-* a `parent` on another thread: greenlet lets an unstarted greenlet take
-  one and fails when it is switched to; a Fiber belongs to the thread that
-  created it, so the assignment itself raises greenlet's switch error.
+* a `parent` on another thread: as in greenlet, an unstarted greenlet
+  belongs to the thread of its parents, so it may be given a parent anywhere
+  and runs in the thread that switches to it; switching to it from another
+  thread raises greenlet's error (the C switch words it greenlet's way).
 
 `GreenletExit` *is* `pycoro.FiberExit` (what pycoro throws into a collected
 fiber and what `throw()` throws by default), so `except GreenletExit` sees
@@ -111,29 +112,6 @@ _context_get = _fiber_context.__get__
 _context_set = _fiber_context.__set__
 
 _UNSET = object()     # greenlet() without run: no run (greenlet(None): run is None)
-
-_ENDED_THREAD = "cannot switch to a fiber of a thread that has ended"
-
-_OTHER_THREAD_PARENT = "parent cannot be a fiber of a different thread"
-
-
-def _main_of(fiber):
-    while True:
-        p = _parent_get(fiber)
-        if p is None:
-            return fiber
-        fiber = p
-
-
-def _switch_to_other_thread_error(parent):
-    """The greenlet.error greenlet raises when a greenlet whose parent is on
-    another thread is switched to from this one."""
-    expected = _main_of(parent)
-    if _dead(expected):
-        return error("cannot switch to a different thread (which happens to have exited)")
-    return error("Cannot switch to a different thread\n\tCurrent:  %r\n\tExpected: %r"
-                 % (_adopt(_main_of(_current())), _adopt(expected)))
-
 
 def _exception_instance(typ, val, tb):
     """The exception object `throw(typ, val, tb)` raises (as generator.throw)."""
@@ -236,14 +214,7 @@ class greenlet(Fiber):
                             + type(value).__name__)
         if _is_main(self):
             raise AttributeError("cannot set the parent of a main greenlet")
-        try:
-            _parent_set(self, value)
-        except ValueError as e:
-            if str(e) != _OTHER_THREAD_PARENT:
-                raise
-            if not _started(self):
-                raise _switch_to_other_thread_error(value) from None
-            raise ValueError("parent cannot be on a different thread") from None
+        _parent_set(self, value)
 
     @parent.deleter
     def parent(self):
@@ -277,24 +248,18 @@ class greenlet(Fiber):
     def throw(self, typ=GreenletExit, val=None, tb=None):
         """throw(typ=GreenletExit, val=None, tb=None): raise an exception in
         the greenlet; it goes to the parent if the greenlet is not active."""
-        try:
-            if self:                            # running or suspended: Fiber's
-                return _fiber_throw(self, typ, val, tb)
-            if not _started(self):
-                getattr(self, "run")    # greenlet looks run up first (AttributeError if none)
-            exc = _exception_instance(typ, val, tb)
-            if isinstance(exc, GreenletExit):
-                # greenlet raises it in the greenlet, which ends with it; an
-                # ending GreenletExit is a return value for the parent.
-                if not _started(self):
-                    return _end_unstarted(self, exc)
-                return _fiber_switch(self, exc)
+        if self:                            # running or suspended: Fiber's
             return _fiber_throw(self, typ, val, tb)
-        except error as e:
-            if str(e) != _ENDED_THREAD:
-                raise
-            raise error("cannot switch to a different thread "
-                        "(which happens to have exited)") from None
+        if not _started(self):
+            getattr(self, "run")    # greenlet looks run up first (AttributeError if none)
+        exc = _exception_instance(typ, val, tb)
+        if isinstance(exc, GreenletExit):
+            # greenlet raises it in the greenlet, which ends with it; an
+            # ending GreenletExit is a return value for the parent.
+            if not _started(self):
+                return _end_unstarted(self, exc)
+            return _fiber_switch(self, exc)
+        return _fiber_throw(self, typ, val, tb)
 
     # -- misc ----------------------------------------------------------------
     def __repr__(self):
@@ -322,3 +287,4 @@ class greenlet(Fiber):
 
 
 greenlet.__module__ = "greenlet"
+_pycoro._set_greenlet_type(greenlet)      # greenlet's error messages for greenlets

@@ -276,19 +276,23 @@ def _other_thread_greenlet(keep_running):
     return out[0], t
 
 
-def test_unstarted_parent_on_another_thread_raises_greenlet_switch_error():
+def test_unstarted_greenlet_belongs_to_the_thread_of_its_parents():
+    # greenlet: an unstarted greenlet may be given a parent anywhere; it is
+    # switching to it from a thread its parents do not belong to that fails.
     other, t = _other_thread_greenlet(None)          # its thread has exited
     g = G.greenlet(lambda: None)
+    g.parent = other
+    assert g.parent is other
     with pytest.raises(G.error) as e:
-        g.parent = other
+        g.switch()
     assert str(e.value) == "cannot switch to a different thread (which happens to have exited)"
-    assert g.parent is G.getcurrent()
 
     stop = threading.Event()
     other, t = _other_thread_greenlet(stop)
     try:
+        g = G.greenlet(lambda: None, parent=other)
         with pytest.raises(G.error) as e:
-            G.greenlet(lambda: None, parent=other)
+            g.switch()
         assert str(e.value).startswith("Cannot switch to a different thread\n\tCurrent:")
         assert "Expected:" in str(e.value)
         started = G.greenlet(lambda: G.getcurrent().parent.switch())
@@ -296,9 +300,26 @@ def test_unstarted_parent_on_another_thread_raises_greenlet_switch_error():
         with pytest.raises(ValueError) as e:
             started.parent = other
         assert str(e.value) == "parent cannot be on a different thread"
+        started.throw()
     finally:
         stop.set()
         t.join(10)
+
+
+def test_greenlet_made_in_one_thread_runs_in_the_thread_that_adopts_it():
+    # gevent's threadpool does this: the greenlet is made by the hub's
+    # thread, a worker thread makes itself its parent and switches to it.
+    g = G.greenlet(lambda: threading.get_ident())
+    out = []
+
+    def worker():
+        g.parent = G.getcurrent()
+        out.append(g.switch())
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(10)
+    assert out == [t.ident]
+    assert g.dead
 
 
 def test_greenletexit_at_unstarted_subclass_does_not_run_it():

@@ -82,8 +82,21 @@ def test_switch_to_fiber_of_another_thread_is_fiber_error():
             box["f"].switch()
         with pytest.raises(FiberError, match="another thread"):
             box["f"].throw()
+        # An unstarted fiber belongs to the thread of its parents: it may be
+        # given a parent anywhere, and switching to it from elsewhere fails
+        # with an error naming both threads.
+        f = Fiber(lambda: None)
+        f.parent = box["main"]
+        with pytest.raises(FiberError) as e:
+            f.switch()
+        assert "belongs to thread %d" % t.ident in str(e.value)
+        assert "caller runs in thread %d" % threading.get_ident() in str(e.value)
+        # A started fiber stays in its thread.
+        g = Fiber(lambda: current().parent.switch())
+        g.switch()
         with pytest.raises(ValueError, match="different thread"):
-            Fiber().parent = box["main"]
+            g.parent = box["main"]
+        g.throw()
     finally:
         done.set()
         t.join()
