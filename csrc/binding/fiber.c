@@ -180,9 +180,11 @@ static void fiber_finalize(PyObject *o)
     pyc_thread *th = f->thread;
     if (f->orphaned) {
         discard_orphan(f);
-    } else if (th == pyc_tl_thread) {
+    } else if (th == pyc_tl_thread && !pyc_tl_in_gc) {
         pyc_kill(th, (PyFiber *)o);
     } else {
+        /* Another thread's fiber, or one the collector finalizes: unwound
+         * by its thread later (for a collection: as it ends, thread.h). */
         Py_INCREF(o);                        /* the queue's reference */
         pyc_thread_push_pending(th, &f->pending);
     }
@@ -507,6 +509,11 @@ PyObject *pyc_fiber_throw(PyObject *fiber, PyObject *typ, PyObject *val, PyObjec
     if (!th || pyc_park_throw(th, typ, val, tb) < 0)
         return NULL;
     return pyc_switch(th, (PyFiber *)fiber);
+}
+
+int pyc_fiber_set_run(PyObject *fiber, PyObject *run)
+{
+    return set_run(pyc_impl(fiber), run);
 }
 
 int pyc_fiber_set_parent(PyObject *fiber, PyObject *parent)

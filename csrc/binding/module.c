@@ -3,7 +3,7 @@
  * Owns: the module definition (multi-phase init), its state (the types,
  * exceptions and interned strings every layer reads, mstate.h), and the
  * module-level functions (current, settrace, gettrace, the testing hook).
- * Calls: capi, fiber, switch, thread, pystate.  Called by: CPython.
+ * Calls: capi, greenlet_type, fiber, switch, thread, pystate.  Called by: CPython.
  *
  * One module per process: the thread-local record of each thread and the
  * C API's table point at one module's state, so a second instance (another
@@ -12,6 +12,7 @@
  */
 #include "capi.h"
 #include "fiber.h"
+#include "greenlet_type.h"
 
 static pyc_module_state *state_of(PyObject *module)
 {
@@ -71,15 +72,50 @@ static PyObject *mod_counts(PyObject *module, PyObject *unused)
     return Py_BuildValue("{sn}", "main_fibers", pyc_main_fiber_count());
 }
 
-static PyObject *mod_set_greenlet_type(PyObject *module, PyObject *tp)
+static PyObject *mod_greenlet_getcurrent(PyObject *module, PyObject *unused)
 {
-    pyc_module_state *st = state_of(module);
-    if (!PyType_Check(tp) || !PyType_IsSubtype((PyTypeObject *)tp, st->fiber_type)) {
-        PyErr_SetString(PyExc_TypeError, "expected a subclass of Fiber");
+    (void)unused;
+    return pyc_greenlet_getcurrent(state_of(module));
+}
+
+static PyObject *mod_greenlet_adopt(PyObject *module, PyObject *fiber)
+{
+    return Py_NewRef(pyc_greenlet_adopt(state_of(module), fiber));
+}
+
+/* In gc.callbacks: brackets every collection of the calling thread (see
+ * pyc_tl_in_gc, thread.h).  At "stop" the collector's working lists are
+ * gone, so the fibers it finalized can be unwound: before gc.collect()
+ * returns, as when no collection defers them. */
+static PyObject *mod_gc_phase(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs < 1 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "_gc_phase(phase, info)");
         return NULL;
     }
-    Py_XSETREF(st->greenlet_type, (PyTypeObject *)Py_NewRef(tp));
+    if (PyUnicode_CompareWithASCIIString(args[0], "start") == 0) {
+        pyc_tl_in_gc++;
+    } else if (PyUnicode_CompareWithASCIIString(args[0], "stop") == 0 && pyc_tl_in_gc > 0) {
+        if (--pyc_tl_in_gc == 0 && pyc_tl_thread)
+            pyc_kill_pending(pyc_tl_thread);
+    }
     Py_RETURN_NONE;
+}
+
+/* Put _gc_phase in gc.callbacks (once per module). */
+static int register_gc_phase(PyObject *m)
+{
+    PyObject *cb = PyObject_GetAttrString(m, "_gc_phase");
+    PyObject *gc = cb ? PyImport_ImportModule("gc") : NULL;
+    PyObject *callbacks = gc ? PyObject_GetAttrString(gc, "callbacks") : NULL;
+    int rc = callbacks && PyList_Check(callbacks) ? PyList_Append(callbacks, cb) : -1;
+    if (rc < 0 && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ImportError, "pycoro: gc.callbacks is not a list");
+    Py_XDECREF(callbacks);
+    Py_XDECREF(gc);
+    Py_XDECREF(cb);
+    return rc;
 }
 
 static PyMethodDef module_methods[] = {
@@ -91,8 +127,13 @@ static PyMethodDef module_methods[] = {
     {"gettrace", mod_gettrace, METH_NOARGS, "gettrace()\n--\n\nThis thread's switch tracer."},
     {"_inject_alloc_failure", mod_inject_alloc_failure, METH_O,
      "Testing aid: fail the n-th allocation of the C core from now (0: never)."},
-    {"_set_greenlet_type", mod_set_greenlet_type, METH_O,
-     "pycoro.compat: give instances of this Fiber subclass greenlet's error messages."},
+    {"greenlet_getcurrent", mod_greenlet_getcurrent, METH_NOARGS,
+     "greenlet_getcurrent()\n--\n\ngreenlet.getcurrent(): the running fiber, a thread's main "
+     "fiber made a greenlet."},
+    {"_greenlet_adopt", mod_greenlet_adopt, METH_O,
+     "The argument; a thread's plain main Fiber is made a greenlet in place."},
+    {"_gc_phase", (PyCFunction)(void (*)(void))mod_gc_phase, METH_FASTCALL,
+     "In gc.callbacks: no switch while this thread collects; finalized fibers unwind at stop."},
     {"_counts", mod_counts, METH_NOARGS,
      "Process-wide counts: {'main_fibers': live main fibers}."},
     {NULL},
@@ -132,7 +173,9 @@ static int module_exec(PyObject *m)
     st->empty_tuple = PyTuple_New(0);
     if (!st->str_run || !st->str_switch || !st->str_throw || !st->thread_key || !st->empty_tuple)
         return -1;
-    if (pyc_capi_add(m, st) < 0)
+    if (pyc_capi_add(m, st) < 0 || pyc_greenlet_add(m, st) < 0)
+        return -1;
+    if (register_gc_phase(m) < 0)
         return -1;
     live_module = m;                        /* borrowed: cleared by module_free */
     return 0;
@@ -167,6 +210,7 @@ static void module_free(void *m)
 {
     module_clear((PyObject *)m);
     pyc_capi_clear(state_of((PyObject *)m));
+    pyc_greenlet_clear(state_of((PyObject *)m));
     if (live_module == m)
         live_module = NULL;
 }

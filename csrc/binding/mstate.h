@@ -7,7 +7,7 @@
 
 struct pyc_module_state {
     PyTypeObject *fiber_type;
-    PyTypeObject *greenlet_type;   /* pycoro.compat's, once registered: its
+    PyTypeObject *greenlet_type;   /* greenlet.greenlet (greenlet_type.c): its
                                       instances get greenlet's messages */
     PyObject *FiberExit;
     PyObject *FiberError;
@@ -17,6 +17,7 @@ struct pyc_module_state {
     PyObject *thread_key;       /* of the capsule in each thread-state dict */
     PyObject *empty_tuple;      /* what switch() with no arguments delivers */
     void *capi_table;           /* the C API table (capi.c) */
+    void **greenlet_api;        /* greenlet.h's table (greenlet_type.c) */
 };
 
 #endif

@@ -183,7 +183,6 @@ int pyc_is_finalizing(void)
 
 PyObject *pyc_ts_context(PyThreadState *ts) { return ts->context; }
 
-int pyc_ts_tracing(PyThreadState *ts) { return ts->tracing; }
 
 void pyc_ts_set_context(PyThreadState *ts, PyObject *context)
 {
@@ -541,25 +540,28 @@ static inline PyCodeObject *frame_code(_PyInterpreterFrame *f)
 
 /* How many localsplus slots of a suspended frame hold references: the
  * locals, and the value stack when its depth is known (see the top). */
-static int frame_slots(saved_state *s, _PyInterpreterFrame *f, PyCodeObject *code)
+static int frame_slots(PyObject *const *hint, _PyInterpreterFrame *f, PyCodeObject *code)
 {
     int nlocals = code->co_nlocalsplus;
     int most = nlocals + code->co_stacksize;
 #if PYC_PY314
-    (void)s;
+    (void)hint;
     if (f->stackpointer) {
         Py_ssize_t depth = f->stackpointer - f->localsplus;
         if (depth >= nlocals && depth <= most)
             return (int)depth;
     }
 #else
-    if (f->stacktop >= nlocals && f->stacktop <= most)
-        return f->stacktop;
-    if (f == s->top && s->stack_top) {
-        Py_ssize_t depth = (PyObject **)s->stack_top - f->localsplus;
+    /* The running frame's stacktop is not kept up to date while it calls
+     * C (it still holds its value from the frame's start, nlocals): for
+     * the top frame the switch's own hint comes first. */
+    if (hint) {
+        Py_ssize_t depth = (PyObject **)hint - f->localsplus;
         if (depth >= nlocals && depth <= most)
             return (int)depth;
     }
+    if (f->stacktop >= nlocals && f->stacktop <= most)
+        return f->stacktop;
 #endif
     return nlocals;
 }
@@ -633,7 +635,7 @@ int pyc_pystate_traverse(pyc_pystate *ps, visitproc visit, void *arg)
         PyCodeObject *code = frame_code(f);
         if (!code)
             continue;
-        int n = frame_slots(s, f, code);
+        int n = frame_slots(f == s->top ? s->stack_top : NULL, f, code);
         for (int i = 0; i < n; i++)
             Py_VISIT(SLOT_REF(f->localsplus[i]));
     }
@@ -667,10 +669,10 @@ static void frame_object_takes_over(PyFrameObject *fo, _PyInterpreterFrame *f, i
 
 /* Release what a suspended frame holds, as if it had returned (its code is
  * not run). */
-static void release_frame(saved_state *s, _PyInterpreterFrame *f)
+static void release_frame(_PyInterpreterFrame *f, PyObject *const *hint)
 {
     PyCodeObject *code = frame_code(f);
-    int slots = code ? frame_slots(s, f, code) : 0;
+    int slots = code ? frame_slots(hint, f, code) : 0;
     PyFrameObject *fo = f->frame_obj;
     if (fo && Py_REFCNT(fo) > 1) {
         frame_object_takes_over(fo, f, slots);
@@ -698,6 +700,7 @@ void pyc_pystate_discard(pyc_pystate *ps, int release_frames)
 {
     saved_state *s = S(ps);
     _PyInterpreterFrame *top = s->top;
+    PyObject *const *hint = s->stack_top;      /* the top frame's stack depth */
     _PyStackChunk *chunk = s->datastack_chunk;
     PyObject *exc = s->exc_value, *context = s->context;
     s->top = NULL;                       /* no introspection from now on */
@@ -708,7 +711,7 @@ void pyc_pystate_discard(pyc_pystate *ps, int release_frames)
          * are until their chunks are freed below, so the walk is safe. */
         for (_PyInterpreterFrame *f = top; f; f = f->previous)
             if (f->owner == FRAME_OWNED_BY_THREAD)
-                release_frame(s, f);
+                release_frame(f, f == top ? hint : NULL);
         while (chunk) {
             _PyStackChunk *previous = chunk->previous;
             chunk_free(chunk, NULL);

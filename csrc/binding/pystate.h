@@ -80,10 +80,6 @@ void pyc_pystate_set_context(pyc_pystate *s, PyObject *context /* stolen */);
 /* The context of the running fiber (borrowed, may be NULL) / replace it. */
 PyObject *pyc_ts_context(PyThreadState *ts);
 void pyc_ts_set_context(PyThreadState *ts, PyObject *context /* stolen */);
-/* > 0 while the running fiber is inside a trace or profile function (or
- * pycoro's switch tracer): CPython's tracing depth, carried per fiber. */
-int pyc_ts_tracing(PyThreadState *ts);
-
 /* Top Python frame of a suspended fiber (new reference) or NULL.  Any
  * thread may ask (the frames are heap data), with its own thread state. */
 PyObject *pyc_pystate_frame(pyc_pystate *s);

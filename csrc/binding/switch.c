@@ -128,18 +128,18 @@ int pyc_park_throw(pyc_thread *th, PyObject *typ, PyObject *val, PyObject *tb)
 /* ------------------------------------------------------------------ */
 /* tracing                                                              */
 
-/* Call the settrace() function with tracing disabled; a failing tracer is
- * removed and its exception replaces the payload.
+/* Call the settrace() function with sys.settrace tracing disabled (as
+ * greenlet does); a failing tracer is removed and its exception replaces
+ * the payload.
  *
- * Re-entry: a switch made while any trace function runs (this one, or
- * sys.settrace/setprofile's) is not traced, whether the tracer itself or
- * code it calls makes it, in any fiber started from there.  The rule rides
- * on CPython's tracing depth (ts->tracing, raised by
- * PyThreadState_EnterTracing), which every fiber carries as its own and a
- * new fiber inherits: pyc_switch() reads it in the fiber that switches.  So
- * a tracer that creates and switches fibers runs once per switch it
- * observes, never recursively, and a tracer fiber that never returns leaves
- * the other fibers traced. */
+ * Re-entry, greenlet's rule: every switch is traced, those the tracer
+ * itself makes (or code it calls) included, so the tracer may run inside
+ * itself.  That nesting is bounded like any recursion: each level is a
+ * Python call, and a fiber started inside the tracer inherits its
+ * starter's recursion depth (pystate.c), so a tracer that starts a fiber on
+ * every switch ends in RecursionError -- raised in the innermost fiber, it
+ * removes the tracer and propagates through every level's switch() back to
+ * the switch that began it. */
 static int call_trace(pyc_thread *th, PyObject *event, PyFiber *origin, PyFiber *target)
 {
     PyObject *tracer = Py_NewRef(th->trace);
@@ -169,7 +169,7 @@ static PyObject *arrive(pyc_thread *th, PyFiber *self)
     PyFiber *from = th->origin;             /* the reference th->current had */
     th->origin = NULL;
     PyObject *result = take_payload(th);
-    if (th->trace && !th->untraced) {
+    if (th->trace) {
         PyObject *event = result ? th->mstate->str_switch : th->mstate->str_throw;
         if (call_trace(th, event, from, self) < 0)
             Py_CLEAR(result);
@@ -336,6 +336,12 @@ static int prepare_start(pyc_thread *th, PyFiber *target, PyObject **run_out)
         Py_DECREF(run);
         return 1;
     }
+    /* The lookup may also have given it a parent in another thread. */
+    if (pyc_check_switchable(th, f, "cannot switch into a fiber from its own finalizer") < 0) {
+        Py_DECREF(run);
+        drop_payload(th);
+        return -1;
+    }
     *run_out = run;
     return 0;
 }
@@ -345,6 +351,13 @@ static int prepare_start(pyc_thread *th, PyFiber *target, PyObject **run_out)
 
 PyObject *__attribute__((noinline)) pyc_switch(pyc_thread *th, PyFiber *target)
 {
+    if (__builtin_expect(pyc_tl_in_gc, 0)) {   /* see thread.h */
+        drop_payload(th);
+        PyErr_SetString(th->mstate->FiberError,
+                        "cannot switch while the garbage collector runs in this thread "
+                        "(e.g. from a __del__ or weakref callback it calls)");
+        return NULL;
+    }
     PyFiber *origin = th->current;
     PyObject *run = NULL;
     /* Taken at once: it describes this call of switch(), and no other. */
@@ -372,7 +385,6 @@ PyObject *__attribute__((noinline)) pyc_switch(pyc_thread *th, PyFiber *target)
     int fresh = tf->core.state == PC_NEW;
     if (fresh)
         pyc_bind(th, tf);
-    th->untraced = pyc_ts_tracing(th->ts) > 0;
     pyc_pystate_save(&origin->impl->pystate, th->ts, stack_top);
     th->origin = origin;                    /* th->current's reference moves */
     th->current = (PyFiber *)Py_NewRef(target);
@@ -420,6 +432,8 @@ void pyc_kill(pyc_thread *th, PyFiber *self)
 
 void pyc_kill_pending(pyc_thread *th)
 {
+    if (pyc_tl_in_gc)
+        return;                             /* at the collection's "stop" */
     pyc_pending *node = pyc_thread_take_pending(th);
     while (node) {
         pyc_fiber *f = PYC_CONTAINER(node, pyc_fiber, pending);
@@ -455,8 +469,7 @@ static __attribute__((noinline)) int fiber_begin(pyc_fiber *f, pyc_entry_frame *
     th->pass_value = th->pass_kwargs = NULL;
     PyFiber *from = th->origin;
     th->origin = NULL;
-    int ok = !th->trace || th->untraced
-             || call_trace(th, th->mstate->str_switch, from, f->self) == 0;
+    int ok = !th->trace || call_trace(th, th->mstate->str_switch, from, f->self) == 0;
     Py_XDECREF(from);
     /* The fiber has started: drop what `run` was set to.  Its destructor
      * may run any code, switches included: this fiber is a normal running
@@ -619,7 +632,6 @@ static __attribute__((noinline)) pc_fiber *fiber_end(pyc_fiber *f, PyObject *res
     }
 
     /* Nothing runs any more until the switch. */
-    th->untraced = pyc_ts_tracing(th->ts) > 0;
     pyc_pystate_finish(th->ts, &th->pool);
     if (o.value) {
         th->pass = PASS_VALUE;

@@ -3,6 +3,7 @@
 #include "thread.h"
 
 __attribute__((tls_model("initial-exec"))) _Thread_local pyc_thread *pyc_tl_thread;
+__attribute__((tls_model("initial-exec"))) _Thread_local int pyc_tl_in_gc;
 
 /* ------------------------------------------------------------------ */
 /* the core's allocator                                                 */

@@ -72,7 +72,6 @@ typedef struct pyc_thread {
     PyObject *pass_kwargs;
     PyObject *start_run;         /* the callable a starting fiber runs */
     PyObject *const *stack_top;  /* end of switch()'s arguments (pystate.h) */
-    int untraced;                /* the switch was made inside a tracer */
 
     pyc_mutex lock;
     pyc_link fibers;             /* started, unfinished fibers (registry) */
@@ -87,6 +86,15 @@ typedef struct pyc_thread {
  * interpreter, so it always belongs to the one interpreter that uses
  * pycoro. */
 extern __attribute__((tls_model("initial-exec"))) _Thread_local pyc_thread *pyc_tl_thread;
+
+/* > 0 while this thread runs a garbage collection (between gc.callbacks'
+ * "start" and "stop", module.c).  CPython's collector keeps the heads of
+ * its working lists in its own C frames: a switch would overwrite them
+ * with another fiber's stack, and any object freed meanwhile would be
+ * unlinked through them.  So no switch happens then: fibers the collector
+ * finalizes are unwound at "stop", and switch() raises FiberError.  Per OS
+ * thread, not per record: a record may be made during a collection. */
+extern __attribute__((tls_model("initial-exec"))) _Thread_local int pyc_tl_in_gc;
 
 /* A record for the calling thread, whose main fiber's core is `main_core`;
  * it becomes pyc_tl_thread.  NULL with MemoryError. */

@@ -1,8 +1,13 @@
 """greenlet 3's public API on pycoro.Fiber.
 
-`greenlet` is a subclass of `pycoro.Fiber`: switching, throwing, parents,
-frames, contexts and collection are Fiber's own C code, so the layer adds no
-Python frame to a switch.  What it adds:
+`greenlet` is a C type (csrc/binding/greenlet_type.c), a subclass of
+`pycoro.Fiber` that adds no field: its instances have greenlet 3's C layout
+(40 bytes: PyObject_HEAD, weakreflist, dict, one opaque pointer), so C and
+Cython code built against greenlet's `greenlet.h` -- compiled gevent --
+extends and calls it unchanged, through the capsule `_C_API`.  Switching,
+throwing, parents, frames, contexts and collection are Fiber's own C code;
+construction, `parent` and `getcurrent()` are the C type's.  What this
+module adds to the type in Python (cold paths only):
 
 * greenlet's names: `gr_frame`, `gr_context`, `GreenletExit`, `error`,
   `getcurrent`, and the class attributes greenlet has (`greenlet.getcurrent`,
@@ -63,22 +68,18 @@ GREENLET_USE_STANDARD_THREADING = True
 
 _fiber_parent = Fiber.__dict__["parent"]
 _parent_get = _fiber_parent.__get__
-_parent_set = _fiber_parent.__set__
 
+#: The C type (greenlet 3's 40-byte layout, csrc/binding/greenlet_type.c);
+#: the Python part of greenlet's API is added to it below.
+greenlet = _pycoro.greenlet
 
-def _adopt(fiber):
-    """Turn a thread's plain main Fiber into a `greenlet` (in place)."""
-    if type(fiber) is Fiber and fiber.is_main:
-        fiber.__class__ = greenlet
-    return fiber
+#: greenlet.h's table of 12 pointers, for C and Cython users (gevent).
+_C_API = _pycoro._greenlet_C_API
 
+_adopt = _pycoro._greenlet_adopt     # a thread's plain main Fiber -> greenlet, in place
 
-def getcurrent():
-    """The running greenlet of this thread (its main greenlet at first)."""
-    c = _current()
-    if type(c) is Fiber:
-        _adopt(c)
-    return c
+#: The running greenlet of this thread (its main greenlet at first).
+getcurrent = _pycoro.greenlet_getcurrent
 
 
 def _adopt_main_of_this_thread():
@@ -110,8 +111,6 @@ _is_main = Fiber.__dict__["is_main"].__get__
 _run_set = _fiber_run.__set__
 _context_get = _fiber_context.__get__
 _context_set = _fiber_context.__set__
-
-_UNSET = object()     # greenlet() without run: no run (greenlet(None): run is None)
 
 def _exception_instance(typ, val, tb):
     """The exception object `throw(typ, val, tb)` raises (as generator.throw)."""
@@ -172,8 +171,9 @@ def _checked_new(cls, *args, **kwargs):
     return Fiber.__new__(cls)
 
 
-class greenlet(Fiber):
-    """greenlet(run=None, parent=None): a greenlet backed by pycoro.Fiber."""
+class _PythonPart:
+    """What greenlet's API adds to Fiber beyond the C type: copied onto
+    `greenlet` below (it is never instantiated)."""
 
     GreenletExit = GreenletExit
     error = error
@@ -185,40 +185,12 @@ class greenlet(Fiber):
     _stack_saved = Fiber.__dict__["stack_saved"]
 
     def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
+        super(greenlet, cls).__init_subclass__(**kwargs)
         # Fiber's constructor does not look at abstract methods; a subclass
         # made with a metaclass (ABCMeta) gets a checking __new__.  Plain
         # subclasses keep Fiber's C constructor.
         if type(cls) is not type and "__new__" not in cls.__dict__:
             cls.__new__ = _checked_new
-
-    def __init__(self, run=_UNSET, parent=None):
-        if run is not _UNSET:
-            _run_set(self, run)
-        if parent is not None:
-            self.parent = parent
-
-    # -- parent ----------------------------------------------------------
-    @property
-    def parent(self):
-        """The greenlet that receives run()'s result or exception."""
-        p = _parent_get(self)
-        if p is not None and type(p) is Fiber:
-            _adopt(p)
-        return p
-
-    @parent.setter
-    def parent(self, value):
-        if not isinstance(value, Fiber):
-            raise TypeError("GreenletChecker: Expected any type of greenlet, not "
-                            + type(value).__name__)
-        if _is_main(self):
-            raise AttributeError("cannot set the parent of a main greenlet")
-        _parent_set(self, value)
-
-    @parent.deleter
-    def parent(self):
-        raise AttributeError("can't delete attribute")
 
     # -- gr_context ----------------------------------------------------------
     @property
@@ -286,5 +258,7 @@ class greenlet(Fiber):
         raise TypeError("cannot copy a greenlet")
 
 
-greenlet.__module__ = "greenlet"
-_pycoro._set_greenlet_type(greenlet)      # greenlet's error messages for greenlets
+for _name, _value in list(vars(_PythonPart).items()):
+    if _name not in ("__module__", "__qualname__", "__doc__", "__dict__", "__weakref__"):
+        setattr(greenlet, _name, _value)
+del _name, _value, _PythonPart

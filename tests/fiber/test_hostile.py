@@ -30,21 +30,25 @@ def run_child(code, *, limits="", timeout=120):
 
 # ------------------------------------------------------------- the tracer
 
-def test_tracer_that_starts_and_switches_fibers_runs_once_per_switch(tracer_off):
+def test_tracer_traces_the_switches_it_makes_itself(tracer_off):
+    # greenlet's rule: every switch is traced, those made inside the tracer
+    # included (the tracer runs inside itself).
     seen = []
 
     def tracer(event, args):
         seen.append((event, args))
-        inner = Fiber(lambda: "inner result")
-        assert inner.switch() == "inner result"   # not traced: we are inside the tracer
+        if len(seen) == 1:
+            inner.append(Fiber(lambda: "inner result"))
+            assert inner[0].switch() == "inner result"
 
+    inner = []
     pycoro.settrace(tracer)
     f = Fiber(lambda: 7)
     assert f.switch() == 7
     pycoro.settrace(None)
-    main = current()
-    # exactly the two switches the program made: main -> f, f (ending) -> main
-    assert [(e, a) for e, a in seen] == [("switch", (main, f)), ("switch", (f, main))]
+    main, g = current(), inner[0]
+    assert seen == [("switch", (main, f)), ("switch", (f, g)),
+                    ("switch", (g, f)), ("switch", (f, main))]
 
 
 def test_tracer_fiber_that_never_returns_leaves_tracing_on(tracer_off):
@@ -63,8 +67,8 @@ def test_tracer_fiber_that_never_returns_leaves_tracing_on(tracer_off):
 
     pycoro.settrace(tracer)
     f = Fiber(lambda: main.switch("from f"))
-    # main -> f is traced (tracer runs in f, starts t, t switches to main:
-    # untraced, it happened inside the tracer).  main gets () from t.
+    # main -> f is traced (the tracer runs in f and starts t, whose start
+    # and switch to main are traced too).  main gets () from t.
     assert f.switch() == ()
     # Later switches are traced again: the suspended tracer call belongs to
     # f, not to the thread.
@@ -78,9 +82,16 @@ def test_tracer_fiber_that_never_returns_leaves_tracing_on(tracer_off):
 
 
 def test_runaway_tracer_repro_from_issue_14(tracer_off):
+    # A tracer that starts a fiber on every switch nests without end: the
+    # nesting is a recursion, bounded by the recursion limit.  The
+    # RecursionError removes the tracer and reaches the switch that began it.
     pycoro.settrace(lambda ev, args: Fiber(lambda: None).switch())
+    with pytest.raises(RecursionError):
+        Fiber(lambda: 1).switch()
+    assert pycoro.gettrace() is None
     assert Fiber(lambda: 1).switch() == 1
-    pycoro.settrace(None)
+    pycoro.settrace(lambda ev, args: None)     # tracing still works
+    assert Fiber(lambda: 2).switch() == 2
 
 
 def test_sys_settrace_inside_tracing_function_switching_fibers():
@@ -218,3 +229,61 @@ def test_exhausted_data_stack_raises_memory_error_not_system_error(depth):
         print(outcome, n > 1000)
         """ % depth)
     assert (rc, out.strip()) == (0, "MemoryError True"), err
+
+
+# ------------------------------------------------------------- switching inside a collection
+
+def test_fiber_collected_with_an_object_with_finalizer_does_not_crash():
+    # greenlet's test_finalizer_crash: the collector finalizes a suspended
+    # fiber whose unwinding frees an object the same collection holds.  The
+    # collector's working lists live in its own C frames: unwinding the
+    # fiber there would overwrite them.  It is unwound as the collection
+    # ends, before gc.collect() returns.
+    import gc
+    events = []
+
+    class WithFinalizer:
+        def __del__(self):
+            events.append("__del__")
+
+    parent = current()
+
+    def body():
+        current().obj = WithFinalizer()
+        try:
+            parent.switch()
+        except pycoro.FiberExit:
+            events.append("FiberExit")
+        finally:
+            del current().obj
+
+    for _ in range(20):
+        events.clear()
+        f = Fiber(body)
+        f.cycle = [f]
+        f.switch()
+        del f
+        gc.collect()
+        # both ran (in the collector's order), exactly once
+        assert sorted(events) == ["FiberExit", "__del__"]
+    assert Fiber(lambda: 3).switch() == 3
+
+
+def test_switch_from_a_finalizer_run_by_the_collector_is_fiber_error():
+    import gc
+    seen = []
+    target = Fiber(lambda: "ran")
+
+    class SwitchesInDel:
+        def __del__(self):
+            try:
+                seen.append(target.switch())
+            except pycoro.FiberError as e:
+                seen.append(str(e))
+
+    x = SwitchesInDel()
+    x.cycle = x
+    del x
+    gc.collect()
+    assert len(seen) == 1 and "garbage collector" in seen[0]
+    assert target.switch() == "ran"          # outside a collection it runs

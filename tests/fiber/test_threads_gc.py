@@ -414,3 +414,34 @@ def test_fiber_surviving_its_kill_is_killed_again_when_dropped_again():
     assert ref() is None
     assert log == [True, "finally"]          # the second drop unwound it
 
+
+
+def test_orphan_dropped_releases_its_frames_and_its_threads_main_fiber():
+    # A fiber suspended when its thread ended holds the thread's main fiber
+    # (its parent, and on its frame's value stack in `parent.switch()`):
+    # dropping it releases both (greenlet's test_throw_to_dead_thread_...).
+    import pycoro._pycoro as P
+    import weakref
+    box = {}
+
+    def worker():
+        current().parent.switch()
+
+    def creator():
+        g = Fiber(worker)
+        g.switch()
+        box["g"] = g
+
+    for _ in range(3):
+        t = threading.Thread(target=creator)
+        t.start()
+        t.join()
+        g = box.pop("g")
+        main = weakref.ref(g.parent)
+        assert g.frame is not None and g.frame.f_code.co_name == "worker"
+        with pytest.raises(FiberError):
+            g.throw(ValueError)
+        del g
+        gc.collect()
+        assert main() is None
+    assert P._counts()["main_fibers"] <= 1       # this thread's, at most
