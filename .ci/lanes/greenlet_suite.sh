@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
-if ! command -v gcc >/dev/null; then
+# g++: greenlet's C++ test extension is rebuilt against pycoro's greenlet.h.
+if ! command -v gcc >/dev/null || ! command -v g++ >/dev/null; then
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null
+    apt-get install -y -qq --no-install-recommends gcc g++ libc6-dev >/dev/null
 fi
 # greenlet: only for its test files; psutil/objgraph: imported by its test base class.
 python3 -m pip install -q -e . 'greenlet>=3' psutil objgraph \

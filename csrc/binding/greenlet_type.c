@@ -50,6 +50,12 @@ PyObject *pyc_greenlet_adopt(pyc_module_state *st, PyObject *o)
 
 PyObject *pyc_greenlet_getcurrent(pyc_module_state *st)
 {
+    /* greenlet's rule: objects torn down by the interpreter's finalization
+     * get an exception, not a greenlet they could switch to. */
+    if (pyc_is_finalizing()) {
+        PyErr_SetString(PyExc_RuntimeError, "greenlet is being finalized");
+        return NULL;
+    }
     pyc_thread *th = pyc_get_thread(st);
     if (!th)
         return NULL;

@@ -118,6 +118,25 @@ static int register_gc_phase(PyObject *m)
     return rc;
 }
 
+/* greenlet._greenlet.set_thread_local(key, value): an entry in the calling
+ * thread's PyThreadState dict (what greenlet's function does). */
+static PyObject *mod_set_thread_local(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "set_thread_local(key, value)");
+        return NULL;
+    }
+    PyObject *d = PyThreadState_GetDict();
+    if (!d) {
+        PyErr_SetString(PyExc_RuntimeError, "no thread-state dictionary");
+        return NULL;
+    }
+    if (PyDict_SetItem(d, args[0], args[1]) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"current", mod_current, METH_NOARGS, "current()\n--\n\nThe running fiber of this thread."},
     {"settrace", mod_settrace, METH_O,
@@ -134,6 +153,8 @@ static PyMethodDef module_methods[] = {
      "The argument; a thread's plain main Fiber is made a greenlet in place."},
     {"_gc_phase", (PyCFunction)(void (*)(void))mod_gc_phase, METH_FASTCALL,
      "In gc.callbacks: no switch while this thread collects; finalized fibers unwind at stop."},
+    {"_set_thread_local", (PyCFunction)(void (*)(void))mod_set_thread_local, METH_FASTCALL,
+     "_set_thread_local(key, value)\n--\n\nSet key in this thread's PyThreadState dict."},
     {"_counts", mod_counts, METH_NOARGS,
      "Process-wide counts: {'main_fibers': live main fibers}."},
     {NULL},

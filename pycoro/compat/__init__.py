@@ -40,5 +40,12 @@ def install():
             "is already imported (from %s); call install() earlier, e.g. at the top "
             "of the program's entry point" % (", ".join(loaded), where)
         )
+    from . import _greenlet
     sys.modules["greenlet"] = compat
+    sys.modules["greenlet._greenlet"] = _greenlet
+    compat._greenlet = _greenlet
+    # greenlet is a package: `import greenlet.<name>` must find names in
+    # sys.modules (greenlet._greenlet) and a path others may extend.
+    if not hasattr(compat, "__path__"):
+        compat.__path__ = []
     return compat
