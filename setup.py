@@ -10,6 +10,22 @@ import os
 import setuptools  # noqa: F401  (makes `distutils` setuptools' copy)
 from distutils.unixccompiler import UnixCCompiler
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
+
+# pycoro-greenlet.pth goes to the top of site-packages: with PYCORO_GREENLET=1
+# in the environment, every interpreter started there (subprocesses,
+# multiprocessing, test runners) gets pycoro.compat as `greenlet`; unset, the
+# line costs one os.environ lookup at start-up.
+PTH = "pycoro-greenlet.pth"
+
+
+class build_py_with_pth(build_py):
+    def run(self):
+        super().run()
+        self.copy_file(PTH, os.path.join(self.build_lib, PTH), preserve_mode=0)
+
+    def get_outputs(self, include_bytecode=1):
+        return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, PTH)]
 
 # distutils compiles .S (assembler through the C preprocessor) only when it
 # knows the extension.
@@ -29,6 +45,7 @@ cflags += os.environ.get("PYCORO_CFLAGS", "").split()
 sources = ["csrc/pycoro_core.c", "csrc/arch/switch.S"] + sorted(glob.glob("csrc/binding/*.c"))
 
 setup(
+    cmdclass={"build_py": build_py_with_pth},
     ext_modules=[
         Extension(
             "pycoro._pycoro",
