@@ -64,6 +64,11 @@ class Sizes:
         self.depths = [1, 5, 20, 50] if q else [1, 2, 5, 10, 20, 50, 100]
         self.depth_roundtrip = self.n(10_000 if q else 20_000)
         self.depth_rss_n = self.n(1_000 if q else 5_000, minimum=300)
+        # compiled gevent on each implementation (fresh process per sample)
+        self.gevent_repeat = rep(3 if q else 9)
+        self.gevent_sleep_rounds = self.n(20 if q else 50)
+        self.gevent_spawn = self.n(10_000)
+        self.gevent_echo_messages = self.n(20 if q else 100)
 
     def n(self, base, minimum=10):
         return max(minimum, int(base * self.scale))
@@ -322,6 +327,34 @@ def m_core(ctx):
                        "variant_samples": r.get("variant_samples", {})}}
 
 
+def _gevent_row(ctx, label, worker, **kwargs):
+    from . import _bench_gevent
+    why = _bench_gevent.gevent_available()
+    if why:
+        return {"skipped": why}
+    z = ctx.sizes
+    s, b = ctx.interleaved(z.gevent_repeat, label + " (subprocess)",
+                           lambda i: _run_worker(worker, impl_name=i.name, **kwargs)["ns"])
+    return _ratio_row(s, b, **kwargs)
+
+
+def m_gevent_sleep0(ctx):
+    return _gevent_row(ctx, "gevent.sleep(0), 1,000 greenlets", "gevent_sleep0",
+                       greenlets=1000, rounds=ctx.sizes.gevent_sleep_rounds)
+
+
+def m_gevent_spawn_join(ctx):
+    n = ctx.sizes.gevent_spawn
+    row = _gevent_row(ctx, "gevent spawn+joinall", "gevent_spawn_join", n=n)
+    row.setdefault("title", "gevent: spawn + joinall %s trivial greenlets" % format(n, ","))
+    return row
+
+
+def m_gevent_echo(ctx):
+    return _gevent_row(ctx, "gevent loopback echo, 100 connections", "gevent_echo",
+                       connections=100, messages=ctx.sizes.gevent_echo_messages)
+
+
 def measures(sizes):
     z = sizes
     return [
@@ -341,6 +374,12 @@ def measures(sizes):
                 m_live_many),
         Measure("core_switch", "raw C core switch, no Python (cffi)", "ns", 10.0, "value", 1,
                 m_core),
+        Measure("gevent_sleep0", "gevent: sleep(0) with 1,000 greenlets, per sleep", "ns", 0.7,
+                "ratio", 2 * z.gevent_repeat, m_gevent_sleep0),
+        Measure("gevent_spawn_join", "gevent: spawn + joinall 10,000 trivial greenlets", "ns",
+                0.5, "ratio", 2 * z.gevent_repeat, m_gevent_spawn_join),
+        Measure("gevent_echo", "gevent: loopback echo, 100 connections, per message", "ns",
+                1.0, "ratio", 2 * z.gevent_repeat, m_gevent_echo),
     ]
 
 

@@ -458,9 +458,16 @@ WORKERS = {"rss": work_rss, "live": work_live, "core": work_core,
            "create": work_create, "suspended": work_suspended}
 
 
+def _worker(cmd):
+    if cmd.startswith("gevent_"):
+        from . import _bench_gevent
+        return _bench_gevent.WORKERS[cmd]
+    return WORKERS[cmd]
+
+
 def main(argv):
     cmd, kwargs = argv[0], json.loads(argv[1])
-    result = WORKERS[cmd](**kwargs)
+    result = _worker(cmd)(**kwargs)
     sys.stdout.write("\n" + json.dumps(result) + "\n")
 
 

@@ -22,6 +22,7 @@ quiet "$PY" -m pip install -q --upgrade pip setuptools wheel
 # The wheels gevent's test modules need: gevent (compiled, its tests ship in
 # the wheel), greenlet (the peer), and gevent's test extras.
 quiet "$PY" -m pip install -q "$PROJ" 'gevent==26.9.0' greenlet psutil objgraph requests
+cd "$LAB"      # not the checkout: `import pycoro` must find the installed wheel
 "$PY" - <<'PYEOF'
 import site, os, sys
 assert any(os.path.exists(os.path.join(d, "pycoro-greenlet.pth")) for d in site.getsitepackages()), \
@@ -30,7 +31,6 @@ import pycoro, gevent
 assert "site-packages" in pycoro.__file__, pycoro.__file__
 print("pycoro", pycoro.__file__, "gevent", gevent.__version__)
 PYEOF
-cd "$LAB"
 set +e
 "$PY" "$PROJ/tests/gevent_suite/run_suite.py" --jobs 2 | tee "$LAB/suite.log"
 rc=${PIPESTATUS[0]}

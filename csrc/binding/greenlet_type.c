@@ -136,7 +136,14 @@ static PyGetSetDef greenlet_getset[] = {
     {NULL},
 };
 
+/* Py_tp_dealloc is filled with Fiber's own in pyc_greenlet_add: a type
+ * made from a spec without one gets subtype_dealloc, which is only right as
+ * the dealloc of a Python-level class.  A C or Cython subclass (gevent's
+ * Greenlet) calls its base's tp_dealloc from its own; subtype_dealloc would
+ * call that subclass's dealloc again, and again. */
+#define GREENLET_DEALLOC_SLOT 0
 static PyType_Slot greenlet_slots[] = {
+    {Py_tp_dealloc, NULL},
     {Py_tp_doc, "greenlet(run=None, parent=None)\n--\n\n"
                 "A greenlet: pycoro.Fiber with greenlet 3's API and C layout."},
     {Py_tp_init, greenlet_init},
@@ -270,6 +277,7 @@ int pyc_greenlet_add(PyObject *module, pyc_module_state *st)
         PyErr_SetString(PyExc_ImportError, "pycoro: greenlet's C API is already filled");
         return -1;
     }
+    greenlet_slots[GREENLET_DEALLOC_SLOT].pfunc = PyType_GetSlot(st->fiber_type, Py_tp_dealloc);
     st->greenlet_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &greenlet_spec,
                                                                  (PyObject *)st->fiber_type);
     if (!st->greenlet_type || PyModule_AddObjectRef(module, "greenlet",

@@ -1,0 +1,96 @@
+"""Compiled gevent (its Cython modules extend and call greenlet's C type
+and C API) on pycoro.compat, in a subprocess per scenario: the process must
+also end cleanly (a C subclass's dealloc chain runs at exit)."""
+import ctypes
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from pycoro.compat import greenlet as G
+from tests.platform_support import needs_subprocess
+
+gevent_spec = pytest.importorskip("importlib.util").find_spec("gevent")
+needs_gevent = pytest.mark.skipif(gevent_spec is None, reason="gevent is not installed")
+
+
+def test_capsule_holds_greenlet_h_table_in_order():
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype = ctypes.c_void_p
+    get.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    table = ctypes.cast(get(G._C_API, b"greenlet._C_API"), ctypes.POINTER(ctypes.c_void_p))
+    assert [table[i] for i in range(3)] == [id(G.greenlet), id(G.error), id(G.GreenletExit)]
+    assert all(table[i] for i in range(3, 12))
+    assert G.greenlet.__basicsize__ == 40 == ctypes.sizeof(ctypes.c_void_p) * 5
+    assert G.greenlet.__weakrefoffset__ == 16 and G.greenlet.__dictoffset__ == 24
+
+
+def run(code):
+    src = "import pycoro.compat; pycoro.compat.install()\n" + textwrap.dedent(code)
+    p = subprocess.run([sys.executable, "-X", "faulthandler", "-c", src],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p.stdout
+
+
+@needs_gevent
+@needs_subprocess
+def test_compiled_gevent_greenlets_spawn_sleep_join_kill():
+    out = run("""
+        import gevent, gevent.event, gevent.queue, greenlet
+        from gevent import _gevent_cgreenlet
+        assert greenlet.__name__ == "pycoro.compat.greenlet"
+        assert _gevent_cgreenlet.Greenlet.__mro__[1] is greenlet.greenlet
+        assert _gevent_cgreenlet.Greenlet.__basicsize__ > 40     # its fields after ours
+        def body(i):
+            for _ in range(3):
+                gevent.sleep(0)
+            return i
+        gs = [gevent.spawn(body, i) for i in range(200)]
+        gevent.joinall(gs)
+        assert [g.value for g in gs] == list(range(200))
+        forever = gevent.spawn(gevent.sleep, 1000)
+        gevent.sleep(0)
+        forever.kill()
+        assert forever.dead and isinstance(forever.value, gevent.GreenletExit)
+        with gevent.Timeout(0.01, False):
+            gevent.sleep(10)
+        ev = gevent.event.Event()
+        gevent.spawn_later(0.001, ev.set)
+        assert ev.wait(5)
+        q = gevent.queue.Queue()
+        gevent.spawn(lambda: [q.put(i) for i in range(5)])
+        assert [q.get() for _ in range(5)] == list(range(5))
+        print("ok")
+    """)
+    assert out.split() == ["ok"]
+
+
+@needs_gevent
+@needs_subprocess
+def test_compiled_gevent_loopback_echo():
+    out = run("""
+        import gevent
+        from gevent import socket
+        from gevent.server import StreamServer
+        def echo(sock, addr):
+            with sock:
+                while True:
+                    data = sock.recv(1024)
+                    if not data:
+                        return
+                    sock.sendall(data)
+        server = StreamServer(("127.0.0.1", 0), echo)
+        server.start()
+        def client(i):
+            with socket.create_connection(("127.0.0.1", server.server_port)) as c:
+                c.sendall(b"%d" % i)
+                return c.recv(1024)
+        gs = [gevent.spawn(client, i) for i in range(50)]
+        gevent.joinall(gs, raise_error=True)
+        assert sorted(g.value for g in gs) == sorted(b"%d" % i for i in range(50))
+        server.stop()
+        print("ok")
+    """)
+    assert out.split() == ["ok"]
