@@ -216,9 +216,29 @@ static void fiber_finalize_with_del(PyObject *o)
     PyErr_Restore(et, ev, etb);
 }
 
+static void fiber_dealloc(PyFiber *self);
+
+/* Does this dealloc (and traverse) own the instance's reference to its
+ * type?  CPython's subtype_dealloc (a Python-level class) leaves it to the
+ * nearest base with a dealloc of its own when that base is a heap type,
+ * and drops it itself when that base is static.  So: yes, unless a static
+ * type -- a C or Cython subclass, like gevent's Greenlet under gevent's
+ * Python Hub -- stands between the instance's type and the first type
+ * whose dealloc is ours (that subclass's caller drops it). */
+static int owns_type_ref(PyTypeObject *tp)
+{
+    for (PyTypeObject *b = tp; b; b = b->tp_base) {
+        if (!(b->tp_flags & Py_TPFLAGS_HEAPTYPE))
+            return 0;
+        if (b->tp_dealloc == (destructor)fiber_dealloc)
+            return 1;
+    }
+    return 0;
+}
+
 static int fiber_traverse(PyFiber *self, visitproc visit, void *arg)
 {
-    if (Py_TYPE(self)->tp_flags & Py_TPFLAGS_HEAPTYPE)
+    if (owns_type_ref(Py_TYPE(self)))
         Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->dict);
     pyc_fiber *f = self->impl;
@@ -290,6 +310,7 @@ static void release_impl(pyc_fiber *f)
 static void fiber_dealloc(PyFiber *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    int drop_type = owns_type_ref(tp);      /* read before the type may go */
     pyc_fiber *f = self->impl;
     if (f) {
         if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
@@ -318,7 +339,7 @@ static void fiber_dealloc(PyFiber *self)
         release_impl(f);
     Py_CLEAR(self->dict);
     tp->tp_free(self);
-    if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE)
+    if (drop_type)
         Py_DECREF(tp);                      /* as PyType_GenericAlloc took it */
     Py_TRASHCAN_END
 }

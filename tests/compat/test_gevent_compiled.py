@@ -2,6 +2,7 @@
 and C API) on pycoro.compat, in a subprocess per scenario: the process must
 also end cleanly (a C subclass's dealloc chain runs at exit)."""
 import ctypes
+import os
 import subprocess
 import sys
 import textwrap
@@ -28,8 +29,11 @@ def test_capsule_holds_greenlet_h_table_in_order():
 
 def run(code):
     src = "import pycoro.compat; pycoro.compat.install()\n" + textwrap.dedent(code)
+    # PYTHONMALLOC=debug: a freed object (an over-released type) is
+    # overwritten at once, so a refcount error crashes instead of lurking.
+    env = dict(os.environ, PYTHONMALLOC="debug")
     p = subprocess.run([sys.executable, "-X", "faulthandler", "-c", src],
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 0, p.stdout + p.stderr
     return p.stdout
 
@@ -91,6 +95,34 @@ def test_compiled_gevent_loopback_echo():
         gevent.joinall(gs, raise_error=True)
         assert sorted(g.value for g in gs) == sorted(b"%d" % i for i in range(50))
         server.stop()
+        print("ok")
+    """)
+    assert out.split() == ["ok"]
+
+
+@needs_gevent
+@needs_subprocess
+def test_python_subclass_of_a_cython_greenlet_subclass_keeps_its_type_alive():
+    # gevent's Hub is a Python class over Cython greenlet subclasses over
+    # greenlet: each instance's reference to its class must be dropped once
+    # (it was dropped twice: the class was freed while gevent.hub held it).
+    out = run("""
+        import gc, sys
+        import gevent
+        class Sub(gevent.Greenlet):
+            pass
+        def rounds(n):
+            for _ in range(n):
+                g = Sub(lambda: 1)
+                g.start()
+                g.join()
+                assert g.value == 1
+                del g
+            gevent.sleep(0)
+            gc.collect()
+            return sys.getrefcount(Sub)
+        first = rounds(100)               # whatever gevent keeps, it keeps by now
+        assert rounds(100) == first == rounds(100), (first, sys.getrefcount(Sub))
         print("ok")
     """)
     assert out.split() == ["ok"]
