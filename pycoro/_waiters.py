@@ -9,12 +9,12 @@ skipped.  One interrupted *after* it was granted keeps the result and gets
 the interruption at its next suspension point (`rearm`), so an operation
 never both happens and fails.
 
-May call: pycoro._hub._parking (Waiter, check_thread) and _scopes
+May call: pycoro._hub._parking (Waiter, park, check_thread) and _scopes
 (park_until, rearm) -- the primitive's package-internal interface only.
 """
 from collections import deque
 
-from ._hub._parking import Waiter, check_thread, current_task
+from ._hub._parking import Waiter, check_thread, current_task, park
 from ._hub._scopes import park_until, rearm
 
 __all__ = ["WaitQueue", "Waiter", "check_thread", "current_task", "grant"]
@@ -32,7 +32,10 @@ class WaitQueue:
         w = Waiter(cur, value)
         self._q.append(w)
         try:
-            park_until(cur, timeout)
+            if timeout is None:
+                park()
+            else:
+                park_until(cur, timeout)
         except BaseException as e:
             if w.granted:
                 rearm(cur, e)
@@ -89,7 +92,6 @@ class WaitQueue:
         self._abandon(w)
 
 
-def grant(w, value=None):
-    """Complete a waiter's operation (already done by the caller) and wake it.
-    `w` comes from `WaitQueue.pop`, which checked the thread."""
-    w.wake(value)
+#: grant(w, value=None): complete a waiter's operation (already done by the
+#: caller) and wake it; `w` comes from `WaitQueue.pop`, which checked the thread.
+grant = Waiter.wake

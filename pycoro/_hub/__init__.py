@@ -3,7 +3,7 @@
 Layers, each importing only the ones above it in this list:
 
     _errors    exceptions, constants, argument checks        (imports nothing of the hub)
-    _outcome   Value / Error: how a finished task ended
+    _outcome   Error: how a task that raised ended
     _parking   the primitive: park() / reschedule(), Waiter, the run queue step
     _scopes    interruption delivery, timeout / move_on_after / shield
     _timers    the timer heap, and sleep() on top of it

@@ -1,7 +1,9 @@
-"""How a finished task ended: `Value(result)` or `Error(exception)`.
+"""How a finished task ended.
 
-Owns: the outcome objects (a task's one outcome field) and the report of an
-exception nobody retrieved (like asyncio's "exception was never retrieved").
+A done task's one outcome field holds its return value as is, or an
+`Error` wrapping the exception it raised (no allocation for the common case
+of a task that returns).  Owns: `Error`, which also reports an exception
+nobody retrieved (like asyncio's "exception was never retrieved").
 May call: _errors.
 """
 import logging
@@ -10,18 +12,6 @@ from .._pycoro import FiberExit
 from ._errors import Cancelled
 
 _log = logging.getLogger("pycoro")
-
-
-class Value:
-    __slots__ = ("value",)
-    error = None
-    cancelled = False
-
-    def __init__(self, value):
-        self.value = value
-
-    def unwrap(self):
-        return self.value
 
 
 class Error:

@@ -78,31 +78,35 @@ def is_parked(task):
 def run_next(hub):
     """Switch from the current fiber to the next ready task, or to the hub
     loop when the run queue is empty or the turn budget is spent.  Returns
-    what the current fiber is resumed with."""
+    when the current fiber is resumed (or raises what is thrown into it).
+
+    The value a task is rescheduled with stays in `_next_value` for its
+    park() to read: passing it through switch() would cost every resume
+    (sleep(0) included), not just the parks that expect a value."""
     n = hub._turns - 1
     ready = hub._ready
     if n and ready:
         hub._turns = n
         nxt = ready.popleft()
         if nxt._next_error is None:
-            value = nxt._next_value
-            if value is not None:
-                nxt._next_value = None
-            return nxt.switch(value)
-        return _throw_into(nxt)
-    return hub._loop_fiber.switch()
+            nxt.switch()
+        else:
+            _throw_into(nxt)
+    else:
+        hub._loop_fiber.switch()
 
 
 def _throw_into(nxt):
     """Resume `nxt` with its pending exception raised at its suspension point."""
     if not nxt.started:
-        return nxt.switch()  # the task body sees _next_error and ends cancelled
+        nxt.switch()  # the task body sees _next_error and ends cancelled
+        return
     exc = nxt._next_error
     nxt._next_error = None
     nxt._next_value = None
     if nxt is _current():  # sleep(0) picked the yielding task itself
         raise exc
-    return nxt.throw(exc)
+    nxt.throw(exc)
 
 
 def park():
@@ -118,7 +122,11 @@ def park():
         cur._next_error = None
         raise exc
     cur._phase = PARKED
-    return run_next(cur._hub)
+    run_next(cur._hub)
+    value = cur._next_value
+    if value is not None:
+        cur._next_value = None
+    return value
 
 
 def reschedule(task, value=None, error=None):
@@ -131,14 +139,6 @@ def reschedule(task, value=None, error=None):
     if error is not None:
         task._next_error = error
     task._hub._ready.append(task)
-
-
-def yield_now(cur):
-    """Put the running task `cur` behind every ready task (sleep(0)).  A
-    pending interruption is thrown in when it is picked again."""
-    hub = cur._hub
-    hub._ready.append(cur)
-    run_next(hub)
 
 
 def schedule_new(task):
@@ -182,5 +182,7 @@ class Waiter:
         self.value = value
         self.granted = True
         self.task = None
-        if t._phase is PARKED:
-            reschedule(t, value)
+        if t._phase is PARKED:  # reschedule(t, value), inlined: the hot path of every hand-off
+            t._phase = RUNNABLE
+            t._next_value = value
+            t._hub._ready.append(t)

@@ -16,6 +16,7 @@ from time import monotonic as _monotonic
 from .._pycoro import current as _current
 from ._errors import Cancelled, Deadlock, check_timeout, outside
 from ._io import Poller
+from ._outcome import Error
 from ._parking import DONE, PARKED, Scheduler, Waiter, run_next, schedule_new
 from ._scopes import interrupt
 from ._task import Task, new_task
@@ -115,11 +116,17 @@ class Hub(Scheduler):
         """Called by a task's body as it ends; returns what the dead fiber
         hands to its parent (itself when it hands off, see below)."""
         outcome = t._outcome
-        if isinstance(outcome.error, (KeyboardInterrupt, SystemExit)):
+        if type(outcome) is Error and isinstance(outcome.error, (KeyboardInterrupt, SystemExit)):
             self._fatal = t
         if self._tasks.pop(t, None) is None:
             return None  # unwound by FiberExit after its run() was abandoned
-        t._wake_joiners()
+        joiners = t._joiners
+        if joiners:
+            for j in joiners:
+                if type(j) is Waiter:
+                    j.wake()
+                else:  # an internal synchronous hook (wait(), TaskGroup)
+                    j(t)
         cbs = t._callbacks
         if cbs:
             t._callbacks = None
@@ -255,7 +262,7 @@ class Hub(Scheduler):
         fatal = self._fatal
         if fatal is not None:
             self._fatal = None
-            fatal._outcome.unwrap()
+            fatal._outcome.unwrap()  # an Error: raises
         return main_task.result()
 
     def close(self):

@@ -1,11 +1,13 @@
 """Tasks: what a unit of work scheduled by the hub is.
 
-Owns: `Task` (a Fiber subclass: its callable, its one outcome field, its
-joiners and done callbacks, its name) and the task body every task fiber
-runs; the package-internal helpers group.py uses (`failure`, `mark_retrieved`,
-`add_done_hook`, `remove_done_hook`).
+Owns: `Task` (a Fiber subclass: its callable; its one outcome field, the
+return value or an _outcome.Error; its joiners, done callbacks and name),
+the body every task fiber runs, and the package-internal helpers
+pycoro.group uses (`failure`, `mark_retrieved`, `add_done_hook`,
+`remove_done_hook`).
 May call: _errors, _outcome, _parking, _scopes.  The hub is reached through
-`task._hub` (`_task_finished`, `_callbacks`, `_loop_fiber`), never imported.
+`task._hub` (`_task_finished`, `_callbacks`, `_loop_fiber`), never imported;
+`_run` reads `_outcome`, `_joiners` and `_callbacks` when a task finishes.
 """
 import itertools
 from types import GenericAlias as _GenericAlias
@@ -13,7 +15,7 @@ from threading import get_ident as _get_ident
 
 from .._pycoro import current as _current
 from ._errors import Cancelled, Timeout, check_timeout
-from ._outcome import Error, Value
+from ._outcome import Error
 from ._parking import DONE, NEW, PARKED, TaskBase, Waiter, current_task
 from ._scopes import interrupt, park_until
 
@@ -60,22 +62,23 @@ class Task(TaskBase):
         return self._phase is DONE
 
     def cancelled(self):
-        outcome = self._outcome
-        return outcome is not None and outcome.cancelled
+        return self._phase is DONE and type(self._outcome) is Error and self._outcome.cancelled
 
     def result(self):
         """The task's return value; re-raises its exception; InvalidStateError-like RuntimeError if not done."""
-        outcome = self._outcome
-        if outcome is None:
+        if self._phase is not DONE:
             raise RuntimeError(f"{self.name} is not done")
-        return outcome.unwrap()
+        outcome = self._outcome
+        if type(outcome) is Error:
+            outcome.unwrap()
+        return outcome
 
     def exception(self):
         """The task's exception (None if it returned); Cancelled is raised if it was cancelled."""
-        outcome = self._outcome
-        if outcome is None:
+        if self._phase is not DONE:
             raise RuntimeError(f"{self.name} is not done")
-        if outcome.error is None:
+        outcome = self._outcome
+        if type(outcome) is not Error:
             return None
         outcome.retrieved()
         if outcome.cancelled:
@@ -88,13 +91,14 @@ class Task(TaskBase):
         On timeout raises `Timeout` (the task keeps running).  As in asyncio,
         joining a cancelled task raises `Cancelled` in the joiner.
         """
-        outcome = self._outcome
-        if outcome is not None and outcome.error is None:
-            if timeout is not None:
-                check_timeout(timeout)
-            return outcome.value
+        if self._phase is DONE:
+            outcome = self._outcome
+            if type(outcome) is not Error:
+                if timeout is not None:
+                    check_timeout(timeout)
+                return outcome
         timeout = check_timeout(timeout)
-        if outcome is None:
+        if self._phase is not DONE:
             cur = current_task("Task.join()")
             if cur is self:
                 raise RuntimeError(f"{self.name} cannot join itself")
@@ -109,7 +113,7 @@ class Task(TaskBase):
                 if not park_until(cur, timeout):
                     raise Timeout(f"{self.name} did not finish within {timeout}s")
             finally:
-                if self._outcome is None:
+                if self._phase is not DONE:
                     joiners.remove(waiter)
         return self.result()
 
@@ -158,15 +162,15 @@ class Task(TaskBase):
                 fn = self._fn
                 args = self._args
                 if self._kwargs:
-                    outcome = Value(fn(*args, **self._kwargs))
+                    outcome = fn(*args, **self._kwargs)
                 elif not args:
-                    outcome = Value(fn())
+                    outcome = fn()
                 elif len(args) == 1:
-                    outcome = Value(fn(args[0]))
+                    outcome = fn(args[0])
                 elif len(args) == 2:
-                    outcome = Value(fn(args[0], args[1]))
+                    outcome = fn(args[0], args[1])
                 else:
-                    outcome = Value(fn(*args))
+                    outcome = fn(*args)
             except BaseException as e:  # noqa: B902 -- a task's outcome, whatever it is
                 outcome = Error(e, self.name)
         else:  # cancelled before it ever ran
@@ -176,15 +180,6 @@ class Task(TaskBase):
         self._outcome = outcome
         self._phase = DONE
         return hub._task_finished(self)
-
-    def _wake_joiners(self):
-        joiners = self._joiners
-        if joiners:
-            for j in joiners:
-                if type(j) is Waiter:
-                    j.wake()
-                else:  # an internal synchronous hook (wait(), TaskGroup)
-                    j(self)
 
 
 def _task_entry(*handed_off_by):
@@ -213,12 +208,14 @@ def new_task(hub, fn, args, kwargs, name=None):
 def failure(t):
     """The exception a done task failed with (None if it returned or was cancelled)."""
     outcome = t._outcome
-    return None if outcome is None or outcome.cancelled else outcome.error
+    if t._phase is DONE and type(outcome) is Error and not outcome.cancelled:
+        return outcome.error
+    return None
 
 
 def mark_retrieved(t):
     """Somebody took charge of the task's exception: do not log it."""
-    if t._outcome is not None:
+    if t._phase is DONE and type(t._outcome) is Error:
         t._outcome.retrieved()
 
 

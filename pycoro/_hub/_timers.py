@@ -11,41 +11,38 @@ from time import monotonic as _monotonic
 
 from .._pycoro import current as _current
 from ._errors import check_timeout, outside
-from ._parking import Waiter, park, yield_now
+from ._parking import Waiter, park, run_next
 
 
-class Timers:
-    __slots__ = ("_heap", "_seq", "_ncancelled")
+class Timers(list):
+    """The heap itself (a list, so that the loop's `if timers:` and len()
+    stay C-level), with the operations on it."""
+
+    __slots__ = ("_seq", "_ncancelled")
 
     def __init__(self):
-        self._heap = []
+        super().__init__()
         self._seq = itertools.count()
         self._ncancelled = 0
-
-    def __len__(self):
-        return len(self._heap)
-
-    def __iter__(self):
-        return iter(self._heap)
 
     def add(self, when, fn):
         """Call `fn()` from the hub loop once `when` (monotonic) has passed."""
         entry = [when, next(self._seq), fn]
-        heapq.heappush(self._heap, entry)
+        heapq.heappush(self, entry)
         return entry
 
     def cancel(self, entry):
         if entry[2] is not None:
             entry[2] = None
             self._ncancelled += 1
-            heap = self._heap
+            heap = self
             if self._ncancelled > 256 and self._ncancelled * 2 > len(heap):
                 heap[:] = [e for e in heap if e[2] is not None]
                 heapq.heapify(heap)
                 self._ncancelled = 0
 
     def run_due(self):
-        heap = self._heap
+        heap = self
         now = _monotonic()
         while heap and heap[0][0] <= now:
             entry = heapq.heappop(heap)
@@ -58,14 +55,14 @@ class Timers:
 
     def next_deadline(self):
         """The earliest live deadline, or None."""
-        heap = self._heap
+        heap = self
         while heap and heap[0][2] is None:
             heapq.heappop(heap)
             self._ncancelled -= 1
         return heap[0][0] if heap else None
 
     def clear(self):
-        self._heap.clear()
+        super().clear()
         self._ncancelled = 0
 
 
@@ -78,7 +75,10 @@ def sleep(seconds=0):
     except AttributeError:
         outside("sleep()")
     if seconds == 0:
-        yield_now(cur)
+        # Yield: back of the run queue (still RUNNABLE), then run the next
+        # task; a pending interruption is thrown in when this one is picked.
+        hub._ready.append(cur)
+        run_next(hub)
         return
     seconds = check_timeout(seconds, "seconds")
     if seconds is None:
