@@ -141,12 +141,6 @@ def reschedule(task, value=None, error=None):
     task._hub._ready.append(task)
 
 
-def schedule_new(task):
-    """Put a freshly created (NEW) task at the back of the run queue."""
-    task._phase = RUNNABLE
-    task._hub._ready.append(task)
-
-
 def check_thread(task):
     """Waking a task of another thread's hub is not allowed (yet: issue 17)."""
     if task._hub._thread_id != get_ident():

@@ -1,15 +1,14 @@
 """Tasks: what a unit of work scheduled by the hub is.
 
 Owns: `Task` (a Fiber subclass: its callable; its one outcome field, the
-return value or an _outcome.Error; its joiners, done callbacks and name),
-the body every task fiber runs, and the package-internal helpers
-pycoro.group uses (`failure`, `mark_retrieved`, `add_done_hook`,
-`remove_done_hook`).
+return value or an _outcome.Error; its joiners, done callbacks and name)
+and what it offers: result/exception/join/cancel/callbacks, and the
+package-internal helpers pycoro.group uses (`failure`, `mark_retrieved`,
+`add_done_hook`, `remove_done_hook`).  A task's life on the hub (creation,
+the body its fiber runs, completion) is _run's.
 May call: _errors, _outcome, _parking, _scopes.  The hub is reached through
-`task._hub` (`_task_finished`, `_callbacks`, `_loop_fiber`), never imported;
-`_run` reads `_outcome`, `_joiners` and `_callbacks` when a task finishes.
+`task._hub` (`_callbacks`, `_thread_id`), never imported.
 """
-import itertools
 from types import GenericAlias as _GenericAlias
 from threading import get_ident as _get_ident
 
@@ -18,9 +17,6 @@ from ._errors import Cancelled, Timeout, check_timeout
 from ._outcome import Error
 from ._parking import DONE, NEW, PARKED, TaskBase, Waiter, current_task
 from ._scopes import interrupt, park_until
-
-_task_ids = itertools.count(1)
-
 
 class Task(TaskBase):
     """A unit of work scheduled by the hub (a `Fiber` subclass).
@@ -146,62 +142,6 @@ class Task(TaskBase):
         n = len(cbs)
         cbs[:] = [c for c in cbs if c != fn]
         return n - len(cbs)
-
-    # -- fiber body (see _task_entry) --------------------------------------
-    def _body(self, handed_off_by):
-        hub = self._hub
-        if handed_off_by:
-            prev = handed_off_by[0]
-            if isinstance(prev, Task):
-                prev.parent = hub._loop_fiber  # see Hub._task_finished
-        exc = self._next_error
-        if exc is None:
-            try:
-                # Plain calls, not f(*a, **k): CPython 3.11 inlines them in the
-                # same C frame, which keeps every task's saved stack ~500 B smaller.
-                fn = self._fn
-                args = self._args
-                if self._kwargs:
-                    outcome = fn(*args, **self._kwargs)
-                elif not args:
-                    outcome = fn()
-                elif len(args) == 1:
-                    outcome = fn(args[0])
-                elif len(args) == 2:
-                    outcome = fn(args[0], args[1])
-                else:
-                    outcome = fn(*args)
-            except BaseException as e:  # noqa: B902 -- a task's outcome, whatever it is
-                outcome = Error(e, self.name)
-        else:  # cancelled before it ever ran
-            outcome = Error(exc, None)
-        self._next_error = self._next_value = None
-        self._fn = self._args = self._kwargs = None
-        self._outcome = outcome
-        self._phase = DONE
-        return hub._task_finished(self)
-
-
-def _task_entry(*handed_off_by):
-    """Every task fiber's `run`: a plain function, so that no bound method
-    (which would keep the task alive from the C stack, out of the GC's
-    sight) is held while the task is suspended."""
-    return _current()._body(handed_off_by)
-
-
-def new_task(hub, fn, args, kwargs, name=None):
-    """A NEW task of `hub` that will call fn(*args, **kwargs)."""
-    t = Task(_task_entry, hub._loop_fiber)
-    t._hub = hub
-    t._fn = fn
-    t._args = args
-    t._kwargs = kwargs
-    t._next_value = t._next_error = t._outcome = t._joiners = t._callbacks = None
-    t._scopes = t._deferred = None
-    t._name = name
-    t._id = next(_task_ids)
-    t._phase = NEW
-    return t
 
 
 # -- package-internal interface for pycoro.group ----------------------------
