@@ -22,8 +22,8 @@ channels, `wait_readable`...) must be called from a task, i.e. inside
 naming the function: the hub is never started implicitly, so a missing
 `run()` is a visible bug rather than a hidden event loop.
 
-This module only re-exports the public names; the implementation is the
-package pycoro._hub (one module per concern, see docs/hub.md).
+This module owns nothing: it re-exports the public names of the package
+pycoro._hub (one module per concern, see docs/hub.md), and may call only it.
 """
 from ._hub._errors import (
     ALL_COMPLETED,

@@ -6,6 +6,9 @@ All are FIFO and hand off directly to the longest waiter (no barging, no
 lost wake-ups under cancellation: see `pycoro._waiters`).  They belong to
 the thread whose tasks use them; to wake a task from another thread go
 through `hub.call_soon_threadsafe`.
+
+May call: pycoro._waiters (WaitQueue, grant) and the package-internal
+interface of pycoro._hub (_errors, _scopes.shield) -- no private hub names.
 """
 from types import GenericAlias as _GenericAlias
 import queue as _queue
