@@ -1,6 +1,6 @@
 """The parking primitive: every blocking operation of the hub is built on it.
 
-Owns: a task's scheduling phase (NEW -> RUNNABLE <-> PARKED -> DONE), the
+Owns: a task's scheduling phase (RUNNABLE <-> PARKED -> DONE), the
 run queue step "pick the next ready task and run it" (`run_next`, the only
 place that resumes a task), and the primitive itself:
 
@@ -34,13 +34,15 @@ from ._errors import outside
 
 
 class Phase(enum.IntEnum):
-    NEW = 0        # created, not yet in the run queue
-    RUNNABLE = 1   # in the run queue (or running)
+    """A task's one state field.  A task is created RUNNABLE (spawn: at the
+    back of the run queue) or PARKED (spawn_later: a timer reschedules it);
+    "running" and "not started" are not phases: the fiber tells those."""
+    RUNNABLE = 1   # in the run queue, or running
     PARKED = 2     # suspended until rescheduled or interrupted
     DONE = 3       # finished; the task's outcome is set
 
 
-NEW, RUNNABLE, PARKED, DONE = Phase
+RUNNABLE, PARKED, DONE = Phase
 
 
 class Scheduler:
@@ -54,7 +56,7 @@ class Scheduler:
 
 
 class TaskBase(Fiber):
-    """The scheduling half of a task (pycoro.hub.Task adds the rest).
+    """The scheduling half of a task (_task.Task adds the rest).
 
     `_next_value` / `_next_error`: what the task resumes with; `_next_error`
     also holds an interruption pending while the task is not parked.
@@ -69,10 +71,6 @@ def current_task(what):
     if not isinstance(cur, TaskBase):
         outside(what)
     return cur
-
-
-def is_parked(task):
-    return task._phase is PARKED
 
 
 def run_next(hub):

@@ -15,7 +15,7 @@ from threading import get_ident as _get_ident
 from .._pycoro import current as _current
 from ._errors import Cancelled, Timeout, check_timeout
 from ._outcome import Error
-from ._parking import DONE, NEW, PARKED, TaskBase, Waiter, current_task
+from ._parking import DONE, PARKED, TaskBase, Waiter, current_task
 from ._scopes import interrupt, park_until
 
 class Task(TaskBase):
