@@ -1,9 +1,14 @@
-"""Go-style channels between tasks of one hub, and `select` over them."""
+"""Go-style channels between tasks of one hub, and `select` over them.
+
+May call: pycoro._waiters (WaitQueue, Waiter) and the parking primitive's
+package-internal interface (pycoro._hub._scopes.park_until / rearm).
+"""
 from collections import deque
 from types import GenericAlias as _GenericAlias
 
-from ._waiters import WaitQueue, _current_task, grant
-from .hub import Timeout, _check_timeout, _park_timeout, _rearm
+from ._hub._errors import Timeout, check_timeout
+from ._hub._scopes import park_until, rearm
+from ._waiters import WaitQueue, Waiter, current_task, grant
 
 __all__ = ["Channel", "ChannelClosed", "select"]
 
@@ -20,11 +25,11 @@ class ChannelClosed(Exception):
 
 def _complete(rec, value=None):
     """Grant a waiter; if it belongs to a select(), its other cases die."""
-    siblings = rec[3] if len(rec) > 3 else None
+    siblings = rec.group
     if siblings is not None:
         for s in siblings:
             if s is not rec:
-                s[0] = None
+                s.task = None
     grant(rec, value)
 
 
@@ -80,12 +85,12 @@ class Channel:
             value = buf.popleft()
             rec = self._sendq.pop()
             if rec is not None:  # room again: move the first waiting sender's value in
-                buf.append(rec[1])
+                buf.append(rec.value)
                 _complete(rec)
             return True, value
         rec = self._sendq.pop()
         if rec is not None:
-            value = rec[1]
+            value = rec.value
             _complete(rec)
             return True, value
         if self._closed:
@@ -98,27 +103,27 @@ class Channel:
 
         Raises ChannelClosed if the channel is (or gets) closed, Timeout on timeout.
         """
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         if self._try_send(value):
             return
-        cur = _current_task("Channel.send()")
+        cur = current_task("Channel.send()")
         rec = self._sendq.wait(cur, value, timeout)
         if rec is None:
             raise Timeout(f"send on {self!r} timed out after {timeout}s")
-        if rec[1] is _CLOSED:
+        if rec.value is _CLOSED:
             raise ChannelClosed(self)
 
     def recv(self, timeout=None):
         """Receive a value; raises ChannelClosed once closed and drained, Timeout on timeout."""
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         ok, value = self._try_recv()
         if ok:
             return value
-        cur = _current_task("Channel.recv()")
+        cur = current_task("Channel.recv()")
         rec = self._recvq.wait(cur, None, timeout)
         if rec is None:
             raise Timeout(f"recv on {self!r} timed out after {timeout}s")
-        value = rec[1]
+        value = rec.value
         if value is _CLOSED:
             raise ChannelClosed(self)
         return value
@@ -151,7 +156,7 @@ def select(recv=(), send=(), timeout=None):
     once the first listed wins (receives before sends).  A closed channel makes
     its case raise ChannelClosed.  On timeout raises Timeout.
     """
-    timeout = _check_timeout(timeout)
+    timeout = check_timeout(timeout)
     recv = list(recv)
     send = [(ch, v) for ch, v in send]
     if not recv and not send:
@@ -163,29 +168,29 @@ def select(recv=(), send=(), timeout=None):
     for ch, value in send:
         if ch._try_send(value):
             return ch, None
-    cur = _current_task("select()")
+    cur = current_task("select()")
     if timeout == 0:
         raise Timeout("select(): no operation ready")
     siblings = []
     cases = []  # (rec, queue, channel)
     for ch in recv:
-        rec = [cur, None, False, siblings]
+        rec = Waiter(cur, None, siblings)
         siblings.append(rec)
         cases.append((rec, ch._recvq, ch))
-        ch._recvq._q.append(rec)
+        ch._recvq.push(rec)
     for ch, value in send:
-        rec = [cur, value, False, siblings]
+        rec = Waiter(cur, value, siblings)
         siblings.append(rec)
         cases.append((rec, ch._sendq, ch))
-        ch._sendq._q.append(rec)
+        ch._sendq.push(rec)
     winner = None
     try:
-        woken = _park_timeout(cur, timeout)
+        woken = park_until(cur, timeout)
     except BaseException as e:
         winner = _winner(cases)
         if winner is None:
             raise
-        _rearm(cur, e)
+        rearm(cur, e)
     else:
         winner = _winner(cases)
         if not woken and winner is None:
@@ -195,7 +200,7 @@ def select(recv=(), send=(), timeout=None):
             if rec is not (winner[0] if winner else None):
                 q.forget(rec)
     rec, q, ch = winner
-    value = rec[1]
+    value = rec.value
     if value is _CLOSED:
         raise ChannelClosed(ch)
     return ch, (value if q is ch._recvq else None)
@@ -203,6 +208,6 @@ def select(recv=(), send=(), timeout=None):
 
 def _winner(cases):
     for case in cases:
-        if case[0][2]:
+        if case[0].granted:
             return case
     return None

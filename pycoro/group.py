@@ -1,16 +1,15 @@
 """Waiting on several tasks: `wait` (as concurrent.futures.wait) and
-`TaskGroup` (structured concurrency, as asyncio.TaskGroup / trio nurseries)."""
-from .hub import (
-    ALL_COMPLETED,
-    FIRST_COMPLETED,
-    FIRST_EXCEPTION,
-    Cancelled,
-    _DONE,
-    _check_timeout,
-    _current_task,
-    _park_timeout,
-    _running_hub,
-)
+`TaskGroup` (structured concurrency, as asyncio.TaskGroup / trio nurseries).
+
+May call: pycoro.hub's public names and the package-internal interface of
+pycoro._hub (_parking: Waiter, park, current_task; _scopes: interrupt,
+discard_pending, park_until; _task: the done-hook and failure helpers).
+"""
+from ._hub._errors import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, Cancelled, check_timeout
+from ._hub._parking import Waiter, current_task, park
+from ._hub._run import spawn
+from ._hub._scopes import discard_pending, interrupt, park_until
+from ._hub._task import add_done_hook, failure, mark_retrieved, remove_done_hook
 
 __all__ = ["TaskGroup", "wait"]
 
@@ -21,7 +20,7 @@ def _satisfied(done, pending, return_when):
     if return_when == FIRST_COMPLETED:
         return bool(done)
     if return_when == FIRST_EXCEPTION:
-        return any(t._exception is not None and not t._cancelled for t in done)
+        return any(failure(t) is not None for t in done)
     return False
 
 
@@ -30,35 +29,32 @@ def wait(tasks, timeout=None, return_when=ALL_COMPLETED):
 
     On timeout returns what is done so far (no exception).
     """
-    timeout = _check_timeout(timeout)
+    timeout = check_timeout(timeout)
     if return_when not in (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION):
         raise ValueError(f"invalid return_when: {return_when!r}")
     tasks = set(tasks)
-    done = {t for t in tasks if t._state == _DONE}
+    done = {t for t in tasks if t.done()}
     pending = tasks - done
     if _satisfied(done, pending, return_when) or timeout == 0:
         return done, pending
-    cur = _current_task("wait()")
+    cur = current_task("wait()")
     if cur in pending:
         raise RuntimeError("a task cannot wait for itself")
-    hub = cur._hub
+    waiter = Waiter(cur)
 
     def on_done(t):  # runs synchronously when a task finishes
         pending.discard(t)
         done.add(t)
         if _satisfied(done, pending, return_when):
-            hub._wake(cur)
+            waiter.wake()
 
     for t in pending:
-        if t._joiners is None:
-            t._joiners = []
-        t._joiners.append(on_done)
+        add_done_hook(t, on_done)
     try:
-        _park_timeout(cur, timeout)
+        park_until(cur, timeout)
     finally:
         for t in tasks:
-            if t._joiners and on_done in t._joiners:
-                t._joiners.remove(on_done)
+            remove_done_hook(t, on_done)
     return set(done), set(pending)
 
 
@@ -74,7 +70,7 @@ class TaskGroup:
         self._aborting = False
         self._exiting = False
         self._cancel_exc = None
-        self._waiting = False
+        self._waiter = None  # the parent's Waiter while __exit__ waits for children
 
     def __repr__(self):
         return f"<pycoro.TaskGroup children={len(self._children)} errors={len(self._errors)}>"
@@ -82,7 +78,7 @@ class TaskGroup:
     def __enter__(self):
         if self._parent is not None:
             raise RuntimeError("a TaskGroup cannot be entered twice")
-        self._parent = _current_task("TaskGroup")
+        self._parent = current_task("TaskGroup")
         return self
 
     def spawn(self, fn, *args, **kwargs):
@@ -90,24 +86,22 @@ class TaskGroup:
             raise RuntimeError("TaskGroup.spawn() outside its `with` block")
         if self._exiting and not self._children:
             raise RuntimeError("this TaskGroup is finished")
-        hub = _running_hub("TaskGroup.spawn()")
-        t = hub._spawn(fn, args, kwargs)
-        if self._aborting:
-            t._exc = Cancelled("TaskGroup is cancelling")
-        hub._ready.append(t)
+        t = spawn(fn, *args, **kwargs)
+        if self._aborting:  # it never runs
+            interrupt(t, Cancelled("TaskGroup is cancelling"))
         self._children.add(t)
-        t._joiners = [self._on_child_done]
+        add_done_hook(t, self._on_child_done)
         return t
 
     def _on_child_done(self, t):
         self._children.discard(t)
-        exc = t._exception
-        if exc is not None and not t._cancelled:
-            t._retrieved()
+        exc = failure(t)
+        if exc is not None:
+            mark_retrieved(t)
             self._errors.append(exc)
             self._abort()
-        if not self._children and self._waiting:
-            self._parent._hub._wake(self._parent)
+        if not self._children and self._waiter is not None:
+            self._waiter.wake()
 
     def _abort(self):
         if self._aborting:
@@ -117,8 +111,7 @@ class TaskGroup:
             c.cancel("a sibling in the TaskGroup failed")
         if not self._exiting:  # the body is still running: interrupt it too
             self._cancel_exc = Cancelled("a task in the TaskGroup failed")
-            parent = self._parent
-            parent._hub._interrupt(parent, self._cancel_exc, None)
+            interrupt(self._parent, self._cancel_exc)
 
     def __exit__(self, typ, exc, tb):
         self._exiting = True
@@ -130,18 +123,18 @@ class TaskGroup:
                 self._errors.append(exc)
             self._abort()
         # A cancel of ours that was never delivered must not leak past the block.
-        if parent._exc is not None and parent._exc is self._cancel_exc:
-            parent._exc = None
+        if self._cancel_exc is not None:
+            discard_pending(parent, self._cancel_exc)
         while self._children:
-            self._waiting = True
+            self._waiter = Waiter(parent)
             try:
-                _park_timeout(parent, None)
+                park()
             except Cancelled:
                 # Cancelled while waiting: cancel the children, keep waiting, re-raise after.
                 cancelled_from_outside = True
                 self._abort()
             finally:
-                self._waiting = False
+                self._waiter = None
         errors = self._errors
         if errors:
             if exc is not None and exc in errors:

@@ -6,14 +6,18 @@ All are FIFO and hand off directly to the longest waiter (no barging, no
 lost wake-ups under cancellation: see `pycoro._waiters`).  They belong to
 the thread whose tasks use them; to wake a task from another thread go
 through `hub.call_soon_threadsafe`.
+
+May call: pycoro._waiters (WaitQueue, grant) and the package-internal
+interface of pycoro._hub (_errors, _scopes.shield) -- no private hub names.
 """
 from types import GenericAlias as _GenericAlias
 import queue as _queue
 from collections import deque
 
 from ._pycoro import current as _current
-from ._waiters import WaitQueue, _current_task, check_thread, grant
-from .hub import _check_timeout, shield
+from ._hub._errors import Timeout, check_timeout
+from ._hub._scopes import shield
+from ._waiters import WaitQueue, check_thread, current_task, grant
 
 __all__ = ["BoundedSemaphore", "Condition", "Event", "Lock", "Queue", "RLock", "Semaphore"]
 
@@ -26,7 +30,7 @@ def _lock_timeout(blocking, timeout):
         return None
     if timeout is None or timeout == -1:
         return None
-    return _check_timeout(timeout)
+    return check_timeout(timeout)
 
 
 class Event:
@@ -46,9 +50,9 @@ class Event:
 
     def set(self):
         waiters = self._waiters
-        rec = waiters.peek()
-        if rec is not None:
-            check_thread(rec)  # before any change
+        w = waiters.peek()
+        if w is not None:
+            check_thread(w.task)  # before any change
         self._flag = True
         while (rec := waiters.pop()) is not None:
             grant(rec)
@@ -57,10 +61,10 @@ class Event:
         self._flag = False
 
     def wait(self, timeout=None):
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         if self._flag:
             return True
-        cur = _current_task("Event.wait()")
+        cur = current_task("Event.wait()")
         return self._waiters.wait(cur, None, timeout) is not None
 
 
@@ -86,7 +90,7 @@ class Lock:
             return True
         if not blocking:
             return False
-        cur = _current_task("Lock.acquire()")
+        cur = current_task("Lock.acquire()")
         return self._waiters.wait(cur, None, timeout) is not None
 
     def release(self):
@@ -139,7 +143,7 @@ class RLock:
             return True
         if not blocking:
             return False
-        cur = _current_task("RLock.acquire()")
+        cur = current_task("RLock.acquire()")
         return self._waiters.wait(cur, None, timeout) is not None
 
     def release(self):
@@ -154,7 +158,7 @@ class RLock:
         if rec is None:
             self._owner = None
         else:
-            self._owner = rec[0]
+            self._owner = rec.task
             self._count = 1
             grant(rec)
 
@@ -200,7 +204,7 @@ class Semaphore:
             return True
         if not blocking:
             return False
-        cur = _current_task("Semaphore.acquire()")
+        cur = current_task("Semaphore.acquire()")
         return self._waiters.wait(cur, None, timeout) is not None
 
     __enter__ = acquire
@@ -263,10 +267,10 @@ class Condition:
         return self._lock.__exit__(*exc)
 
     def wait(self, timeout=None):
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         if not self._lock._is_owned():
             raise RuntimeError("cannot wait on un-acquired lock")
-        cur = _current_task("Condition.wait()")
+        cur = current_task("Condition.wait()")
         saved = self._lock._release_save()
         try:
             return self._waiters.wait(cur, None, timeout) is not None
@@ -276,7 +280,7 @@ class Condition:
                 self._lock._acquire_restore(saved)
 
     def wait_for(self, predicate, timeout=None):
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         result = predicate()
         if result:
             return result
@@ -336,7 +340,7 @@ class Queue:
         return 0 < self.maxsize <= len(self._items)
 
     def put(self, item, block=True, timeout=None):
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         rec = self._getters.pop()
         if rec is not None:  # the queue is empty and somebody waits: hand it over
             self._unfinished += 1
@@ -348,7 +352,7 @@ class Queue:
             return
         if not block:
             raise _queue.Full
-        cur = _current_task("Queue.put()")
+        cur = current_task("Queue.put()")
         if self._putters.wait(cur, item, timeout) is None:
             raise _queue.Full
         # A getter made room and moved our item in for us.
@@ -357,23 +361,23 @@ class Queue:
         self.put(item, block=False)
 
     def get(self, block=True, timeout=None):
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         items = self._items
         if items:
             item = items.popleft()
             rec = self._putters.pop()
             if rec is not None:  # room now: move the first waiting putter's item in
-                items.append(rec[1])
+                items.append(rec.value)
                 self._unfinished += 1
                 grant(rec)
             return item
         if not block:
             raise _queue.Empty
-        cur = _current_task("Queue.get()")
+        cur = current_task("Queue.get()")
         rec = self._getters.wait(cur, None, timeout)
         if rec is None:
             raise _queue.Empty
-        return rec[1]
+        return rec.value
 
     def get_nowait(self):
         return self.get(block=False)
@@ -389,10 +393,9 @@ class Queue:
 
     def join(self, timeout=None):
         """Block until every item put has been marked task_done().  Timeout -> pycoro.Timeout."""
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         if self._unfinished == 0:
             return
-        cur = _current_task("Queue.join()")
+        cur = current_task("Queue.join()")
         if self._joiners.wait(cur, None, timeout) is None:
-            from .hub import Timeout
             raise Timeout(f"queue not drained within {timeout}s")

@@ -1,0 +1,127 @@
+"""The parking primitive (pycoro._hub._parking) that every blocking operation
+is built on: park() / reschedule() / Waiter, and how interruptions meet it."""
+import pytest
+
+import pycoro
+from pycoro import Cancelled
+from pycoro._hub._parking import PARKED, RUNNABLE, Waiter, park, reschedule
+
+
+def _parked_child(log):
+    """Spawn a task that parks once and logs what park() gave it."""
+    def child():
+        try:
+            log.append(("value", park()))
+        except BaseException as e:  # noqa: B902 -- the test inspects whatever arrives
+            log.append(("error", e))
+
+    t = pycoro.spawn(child)
+    pycoro.sleep(0)  # let it run up to park()
+    assert t._phase is PARKED and t.state == "waiting"
+    return t
+
+
+def test_reschedule_with_value_is_what_park_returns():
+    log = []
+
+    def main():
+        t = _parked_child(log)
+        reschedule(t, "hello")
+        assert t._phase is RUNNABLE and t.state == "ready"
+        t.join()
+
+    pycoro.run(main)
+    assert log == [("value", "hello")]
+
+
+def test_reschedule_with_error_is_raised_by_park():
+    log = []
+    err = KeyError("k")
+
+    def main():
+        t = _parked_child(log)
+        reschedule(t, error=err)
+        t.join()
+
+    pycoro.run(main)
+    assert log == [("error", err)]
+
+
+def test_cancel_of_a_parked_task_is_raised_by_park():
+    log = []
+
+    def main():
+        t = _parked_child(log)
+        t.cancel("stop")
+        t.join()
+
+    pycoro.run(main)
+    [(kind, exc)] = log
+    assert kind == "error" and isinstance(exc, Cancelled) and exc.args == ("stop",)
+
+
+def test_reschedule_of_a_task_that_is_not_parked_raises():
+    def main():
+        me = pycoro.current_task()
+        with pytest.raises(RuntimeError, match="not parked"):
+            reschedule(me)  # running
+        ready = pycoro.spawn(lambda: None)
+        with pytest.raises(RuntimeError, match="not parked"):
+            reschedule(ready)  # in the run queue, never started
+        ready.join()
+        with pytest.raises(RuntimeError, match="not parked"):
+            reschedule(ready)  # done
+        log = []
+        t = _parked_child(log)
+        reschedule(t, 1)
+        with pytest.raises(RuntimeError, match="not parked"):
+            reschedule(t, 2)  # already rescheduled: the first value stands
+        t.join()
+        return log
+
+    assert pycoro.run(main) == [("value", 1)]
+
+
+def test_pending_interruption_is_raised_instead_of_parking():
+    def main():
+        me = pycoro.current_task()
+        me.cancel()  # pending: delivered at the next suspension point
+        with pytest.raises(Cancelled):
+            park()
+        assert me._phase is not PARKED
+        return "after"
+
+    assert pycoro.run(main) == "after"
+
+
+def test_waiter_granted_after_the_interruption_keeps_its_result():
+    # The task was interrupted while parked, and its waker granted the
+    # waiter before the task ran again: the task sees the interruption and
+    # the grant (as Lock/Queue rely on to never lose a hand-off).
+    seen = []
+
+    def main():
+        holder = {}
+
+        def child():
+            w = holder["w"] = Waiter(pycoro.current_task())
+            try:
+                park()
+            except Cancelled:
+                seen.append(("cancelled", w.granted, w.value))
+
+        t = pycoro.spawn(child)
+        pycoro.sleep(0)
+        t.cancel()
+        holder["w"].wake("item")  # not parked any more: recorded, no reschedule
+        assert holder["w"].task is None
+        holder["w"].wake("again")  # a finished waiter ignores later wakes
+        t.join()
+
+    pycoro.run(main)
+    assert seen == [("cancelled", True, "item")]
+
+
+def test_park_outside_a_task_is_a_clear_error():
+    with pytest.raises(RuntimeError, match=r"park\(\) must be called from a task"):
+        park()
