@@ -1,0 +1,41 @@
+"""Smallest reproducers of crashes found by the long fuzz and soak runs
+(.ci/lanes/fuzz.sh, .ci/lanes/soak.sh).  Each runs in a subprocess, since
+the failure is a crash; each says where it was found.  A test here that
+fails is an open bug for the C side, not a flaky test."""
+import subprocess
+import sys
+import textwrap
+
+from tests.platform_support import needs_subprocess
+
+
+def run_child(code):
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=120)
+
+
+@needs_subprocess
+def test_collect_cycle_through_a_list_in_a_suspended_frame():
+    # Found by tests/reliability/soak.py (2026-12-03): a garbage cycle
+    # node -> fiber -> suspended frame -> local list -> node.  gc.collect()
+    # ends in "pycoro: fatal: a finished fiber's entry returned no live
+    # fiber to switch to" (abort), or a segfault with more such cycles.
+    # Without the list (the frame holding the node directly) it is fine.
+    p = run_child("""
+        import gc
+        from pycoro import Fiber, current
+        main = current()
+        class Node:
+            pass
+        def hold(node):
+            buf = [node]
+            main.switch()
+        node = Node()
+        node.fiber = Fiber(hold)
+        node.fiber.switch(node)
+        del node
+        gc.collect()
+        assert Fiber(lambda: 5).switch() == 5
+        print("ok")
+    """)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", (p.returncode, p.stdout, p.stderr[-2000:])
