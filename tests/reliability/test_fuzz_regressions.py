@@ -20,7 +20,7 @@ def test_collect_cycle_through_a_list_in_a_suspended_frame():
     # node -> fiber -> suspended frame -> local list -> node.  gc.collect()
     # ends in "pycoro: fatal: a finished fiber's entry returned no live
     # fiber to switch to" (abort), or a segfault with more such cycles.
-    # Without the list (the frame holding the node directly) it is fine.
+    # (Without the list it passes -- but see the next test.)
     p = run_child("""
         import gc
         from pycoro import Fiber, current
@@ -29,6 +29,34 @@ def test_collect_cycle_through_a_list_in_a_suspended_frame():
             pass
         def hold(node):
             buf = [node]
+            main.switch()
+        node = Node()
+        node.fiber = Fiber(hold)
+        node.fiber.switch(node)
+        del node
+        gc.collect()
+        assert Fiber(lambda: 5).switch() == 5
+        print("ok")
+    """)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", (p.returncode, p.stdout, p.stderr[-2000:])
+
+
+@needs_subprocess
+def test_collect_cycle_through_a_suspended_frame_with_frequent_gc():
+    # Found by tests/reliability/soak.py (2026-12-03): the same cycle
+    # without the list (node -> fiber -> frame -> node), but automatic
+    # collections running often (threshold 1, as a program allocating a lot
+    # gets in effect: 1,000 such cycles at the default threshold abort the
+    # same way).  Aborts with "a finished fiber's entry returned no live
+    # fiber to switch to"; with two cycles, "a finished fiber was resumed".
+    p = run_child("""
+        import gc
+        from pycoro import Fiber, current
+        main = current()
+        class Node:
+            pass
+        gc.set_threshold(1)
+        def hold(node):
             main.switch()
         node = Node()
         node.fiber = Fiber(hold)
