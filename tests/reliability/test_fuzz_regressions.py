@@ -15,12 +15,13 @@ def run_child(code):
 
 
 @needs_subprocess
-def test_collect_cycle_through_a_list_in_a_suspended_frame():
-    # Found by tests/reliability/soak.py (2026-12-03): a garbage cycle
-    # node -> fiber -> suspended frame -> local list -> node.  gc.collect()
-    # ends in "pycoro: fatal: a finished fiber's entry returned no live
-    # fiber to switch to" (abort), or a segfault with more such cycles.
-    # (Without the list it passes -- but see the next test.)
+def test_collect_cycle_through_a_suspended_frame_with_a_container_local():
+    # Found by tests/reliability/soak.py and fuzz_ops.py (2026-12-03): a
+    # garbage cycle node -> fiber -> suspended frame -> node, where the
+    # frame also has a local that is a GC container (here an empty list;
+    # a tuple or a dict too; a plain object() does not).  gc.collect() ends
+    # in "pycoro: fatal: a finished fiber's entry returned no live fiber to
+    # switch to" (abort), or a segfault with more such cycles.
     p = run_child("""
         import gc
         from pycoro import Fiber, current
@@ -28,7 +29,7 @@ def test_collect_cycle_through_a_list_in_a_suspended_frame():
         class Node:
             pass
         def hold(node):
-            buf = [node]
+            buf = []
             main.switch()
         node = Node()
         node.fiber = Fiber(hold)
