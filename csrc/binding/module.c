@@ -95,7 +95,7 @@ static PyMethodDef module_methods[] = {
      "pycoro.compat: give instances of this Fiber subclass greenlet's error messages."},
     {"_counts", mod_counts, METH_NOARGS,
      "Process-wide counts: {'main_fibers': live main fibers}."},
-    {NULL},
+    {0},
 };
 
 static int module_exec(PyObject *m)

@@ -55,7 +55,7 @@ def build_dir():
 def build():
     ffi = FFI()
     ffi.cdef(FUNCS)
-    cflags = ["-O2", "-Wall", "-Wno-unused-parameter"]
+    cflags = ["-O2", "-Wall", "-Wextra"]
     cflags += os.environ.get("PYCORO_CORE_CFLAGS", "").split()
     ffi.set_source(
         MODULE,

@@ -9,6 +9,10 @@
 #include <string.h>
 #include <time.h>
 
+/* Entry functions have the core's signature (pc_fiber *self, void *arg);
+ * most fixtures use neither. */
+#define UNUSED __attribute__((unused))
+
 static pc_thread T;
 static pc_fiber M;
 
@@ -60,7 +64,7 @@ pc_thread *fx_thread(void) { return &T; }
 
 /* ---- ping-pong: the fiber counts, main checks every value ---- */
 static pc_fiber *main_f(void) { return T.main; }
-static pc_fiber *pingpong_entry(pc_fiber *self, void *arg)
+static pc_fiber *pingpong_entry(pc_fiber *self UNUSED, void *arg)
 {
     long *counter = arg;
     for (;;) {
@@ -103,7 +107,7 @@ static __attribute__((noinline)) void bounce(pc_fiber *to, long n)
     for (long i = 0; i < n && !bounce_stop; i++)
         pc_switch(to);
 }
-static pc_fiber *bounce_entry(pc_fiber *self, void *arg)
+static pc_fiber *bounce_entry(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     bounce(main_f(), LONG_MAX);
     return main_f();
@@ -165,7 +169,7 @@ static long recurse(struct deep *d, int level)
         sum += frame[i] == (unsigned char)(level * 31 + i);
     return below + (sum == 200);
 }
-static pc_fiber *deep_entry(pc_fiber *self, void *arg)
+static pc_fiber *deep_entry(pc_fiber *self UNUSED, void *arg)
 {
     struct deep *d = arg;
     d->checksum = recurse(d, 1);
@@ -194,7 +198,7 @@ static long many_descend(struct many *m, int depth)
     pc_switch(main_f());           /* suspended at a per-fiber depth */
     return mine == m->id * 1000;
 }
-static pc_fiber *many_entry(pc_fiber *self, void *arg)
+static pc_fiber *many_entry(pc_fiber *self UNUSED, void *arg)
 {
     struct many *m = arg;
     m->seen = many_descend(m, m->depth);
@@ -229,7 +233,7 @@ long fx_many(long n, const long *order)
 /* ---- a chain: fiber i starts fiber i+1 from inside its own stack ---- */
 struct chain { pc_fiber *fs; long n; long reached; };
 static struct chain CH;
-static pc_fiber *chain_entry(pc_fiber *self, void *arg)
+static pc_fiber *chain_entry(pc_fiber *self UNUSED, void *arg)
 {
     long i = (long)(intptr_t)arg;
     volatile char pad[512];
@@ -275,7 +279,7 @@ static int round_code(void)
     }
 }
 static int fenv_fiber_seen;
-static pc_fiber *fenv_entry(pc_fiber *self, void *arg)
+static pc_fiber *fenv_entry(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     fesetround(FE_UPWARD);
     pc_switch(main_f());
@@ -307,7 +311,7 @@ void fx_fenv(unsigned main_flags, unsigned fiber_flags, int *main_seen, int *fib
  * Returns the number of failed checks (expect 0). */
 static pc_fiber MA, MB;
 static long mixed_bad;
-static pc_fiber *mixed_a(pc_fiber *self, void *arg)
+static pc_fiber *mixed_a(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     mixed_bad += fegetround() != FE_TONEAREST;   /* the shared one, not B's */
     fesetround(FE_DOWNWARD);                      /* visible to main */
@@ -315,7 +319,7 @@ static pc_fiber *mixed_a(pc_fiber *self, void *arg)
     mixed_bad += fegetround() != FE_TOWARDZERO;  /* main's change, shared */
     return main_f();
 }
-static pc_fiber *mixed_b(pc_fiber *self, void *arg)
+static pc_fiber *mixed_b(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     mixed_bad += fegetround() != FE_TONEAREST;   /* inherited from main */
     fesetround(FE_UPWARD);
@@ -392,7 +396,7 @@ static void fpctl_check(uint64_t mode, int effects)
     fpctl_bad += (fpctl_get() & (FPCTL_RMODE_MASK | FPCTL_FLUSH)) != mode;
     fpctl_bad += fpctl_effects() != effects;
 }
-static pc_fiber *fpctl_entry(pc_fiber *self, void *arg)
+static pc_fiber *fpctl_entry(pc_fiber *self UNUSED, void *arg)
 {
     long rounds = *(long *)arg;
     fpctl_set((fpctl_get() & ~(FPCTL_RMODE_MASK | FPCTL_FLUSH)) | fpctl_fiber_mode);
@@ -427,7 +431,7 @@ long fx_fpctl(void)
 
 /* ---- 16-byte stack alignment at fiber entry ---- */
 static uintptr_t align_seen;
-static pc_fiber *align_entry(pc_fiber *self, void *arg)
+static pc_fiber *align_entry(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     /* The compiler trusts the ABI for 16-byte alignment and does not
      * realign: a misaligned entry shows up as a misaligned local. */
@@ -475,7 +479,7 @@ static int switch_counting(pc_fiber *to)
         enomem_seen++;             /* retry: the failed switch changed nothing */
     return rc;
 }
-static pc_fiber *deepfail_entry(pc_fiber *self, void *arg)
+static pc_fiber *deepfail_entry(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     volatile char big[4096];
     big[0] = 7;
@@ -510,7 +514,7 @@ long fx_enomem(long k)
 }
 
 /* ---- crash paths (run in a subprocess) ---- */
-static pc_fiber *returns_null_entry(pc_fiber *self, void *arg) { return NULL; }
+static pc_fiber *returns_null_entry(pc_fiber *self UNUSED, void *arg UNUSED) { return NULL; }
 void fx_crash_entry_returns_null(void)
 {
     pc_fiber f;
@@ -523,7 +527,7 @@ void fx_crash_entry_returns_null(void)
 int fx_pc_switch(pc_fiber *target) { return pc_switch(target); }
 uint64_t fx_regs_roundtrip(pc_fiber *target, uint64_t seed, uint64_t *out);
 #define FX_NREGS 32
-static pc_fiber *regs_entry(pc_fiber *self, void *arg)
+static pc_fiber *regs_entry(pc_fiber *self UNUSED, void *arg)
 {
     long *bad = arg;
     uint64_t out[FX_NREGS];
@@ -655,7 +659,7 @@ double fx_floor_ns(long n, int fp)
  * (regcheck.S), its locals and the fiber's count on every round. */
 static long upsaved_count;
 static size_t upsaved_main_saved;           /* what the fiber saw last */
-static pc_fiber *upsaved_entry(pc_fiber *self, void *arg)
+static pc_fiber *upsaved_entry(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     for (;;) {
         upsaved_count++;
