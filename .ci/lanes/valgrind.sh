@@ -78,7 +78,15 @@ for path in glob.glob(sys.argv[1] + "/memcheck.*.log"):
     for b in blocks:
         if not re.match(r"(Invalid|Conditional|Use of uninit|Syscall param|Mismatched|Source and destination|Argument)", b[0]):
             continue
-        if any(re.search(r"_pycoro\.cpython|_pycoro_core_ffi|pycoro_core\.c|csrc/|\((fiber|module)\.c:|pc__switch", l) for l in b):
+        # A value derived from int.from_bytes over os.urandom/getrandom
+        # output (random's seeding), which memcheck does not see written:
+        # CPython's own report even when a collection run from our code
+        # (thread_ended -> PyGC_Collect) walks an object holding it.
+        origin = "\n".join(b[next((k for k, l in enumerate(b) if "was created by" in l), len(b)):])
+        if re.search(r"int_from_bytes", origin):
+            others += 1
+            continue
+        if any(re.search(r"_pycoro\.cpython|_pycoro_core_ffi|pycoro_core\.c|csrc/|\((fiber|module|switch|thread|pystate|chunks|capi)\.c:|pc__switch", l) for l in b):
             ours += 1
             print("\n".join(b[:25]) + "\n")
         else:
