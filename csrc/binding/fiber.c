@@ -713,13 +713,13 @@ static PyGetSetDef fiber_getset[] = {
     {"stack_saved", (getter)get_stack_saved, NULL, "Bytes of C stack held on the heap.", NULL},
     {"is_main", (getter)get_is_main, NULL, "True for a thread's main fiber.", NULL},
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
-    {NULL},
+    {0},
 };
 
 static PyMemberDef fiber_members[] = {
     {"__dictoffset__", T_PYSSIZET, offsetof(PyFiber, dict), READONLY, NULL},
     {"__weaklistoffset__", T_PYSSIZET, offsetof(PyFiber, weakreflist), READONLY, NULL},
-    {NULL},
+    {0},
 };
 
 static PyMethodDef fiber_methods[] = {
@@ -729,7 +729,7 @@ static PyMethodDef fiber_methods[] = {
      "throw(typ=FiberExit, val=None, tb=None)\n--\n\nRaise an exception in the fiber."},
     {"__init_subclass__", (PyCFunction)(void (*)(void))fiber_init_subclass,
      METH_VARARGS | METH_KEYWORDS | METH_CLASS, NULL},
-    {NULL},
+    {0},
 };
 
 static PyType_Slot fiber_slots[] = {

@@ -157,7 +157,7 @@ static PyMethodDef module_methods[] = {
      "_set_thread_local(key, value)\n--\n\nSet key in this thread's PyThreadState dict."},
     {"_counts", mod_counts, METH_NOARGS,
      "Process-wide counts: {'main_fibers': live main fibers}."},
-    {NULL},
+    {0},
 };
 
 static int module_exec(PyObject *m)

@@ -5,7 +5,7 @@
 
 /* run of the ping-pong fiber: receives an int, sends back int + 1, forever
  * (until it is thrown FiberExit). */
-static PyObject *pong_run(PyObject *self, PyObject *arg)
+static PyObject *pong_run(PyObject *Py_UNUSED(self), PyObject *arg)
 {
     PyObject *me = Pycoro_API->current();
     if (!me)
@@ -35,7 +35,7 @@ static PyObject *pong_run(PyObject *self, PyObject *arg)
 static PyMethodDef pong_def = {"pong_run", pong_run, METH_O, NULL};
 
 /* pingpong(n): n round trips main -> fiber -> main; returns the last value. */
-static PyObject *pingpong(PyObject *m, PyObject *arg)
+static PyObject *pingpong(PyObject *Py_UNUSED(m), PyObject *arg)
 {
     long n = PyLong_AsLong(arg);
     if (n == -1 && PyErr_Occurred())
@@ -86,7 +86,7 @@ static PyObject *pingpong(PyObject *m, PyObject *arg)
 }
 
 /* run of the catcher fiber: switch back, then report what was thrown in. */
-static PyObject *catch_run(PyObject *self, PyObject *noargs)
+static PyObject *catch_run(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(noargs))
 {
     PyObject *me = Pycoro_API->current();
     PyObject *parent = me ? Pycoro_API->get_parent(me) : NULL;
@@ -119,7 +119,7 @@ static PyMethodDef catch_def = {"catch_run", catch_run, METH_NOARGS, NULL};
 
 /* throw_value_error(msg): start a fiber, throw ValueError(msg) into it
  * through the C API; returns what its run returned. */
-static PyObject *throw_value_error(PyObject *m, PyObject *msg)
+static PyObject *throw_value_error(PyObject *Py_UNUSED(m), PyObject *msg)
 {
     PyObject *run = PyCFunction_New(&catch_def, NULL);
     PyObject *f = run ? Pycoro_API->new_fiber(run, NULL) : NULL;
@@ -141,7 +141,7 @@ fail:
 }
 
 /* switch_kwargs(fiber, args, kwargs): Pycoro_API->switch_ as is. */
-static PyObject *switch_kwargs(PyObject *m, PyObject *a)
+static PyObject *switch_kwargs(PyObject *Py_UNUSED(m), PyObject *a)
 {
     PyObject *f, *args, *kwargs;
     if (!PyArg_ParseTuple(a, "OOO", &f, &args, &kwargs))
@@ -150,7 +150,7 @@ static PyObject *switch_kwargs(PyObject *m, PyObject *a)
                                kwargs == Py_None ? NULL : kwargs);
 }
 
-static PyObject *throw_(PyObject *m, PyObject *a)
+static PyObject *throw_(PyObject *Py_UNUSED(m), PyObject *a)
 {
     PyObject *f, *typ = NULL, *val = NULL, *tb = NULL;
     if (!PyArg_ParseTuple(a, "O|OOO", &f, &typ, &val, &tb))
@@ -158,7 +158,7 @@ static PyObject *throw_(PyObject *m, PyObject *a)
     return Pycoro_API->throw_(f, typ, val, tb);
 }
 
-static PyObject *get_parent(PyObject *m, PyObject *f)
+static PyObject *get_parent(PyObject *Py_UNUSED(m), PyObject *f)
 {
     PyObject *p = Pycoro_API->get_parent(f);
     if (!p && !PyErr_Occurred())
@@ -166,7 +166,7 @@ static PyObject *get_parent(PyObject *m, PyObject *f)
     return p;
 }
 
-static PyObject *set_parent(PyObject *m, PyObject *a)
+static PyObject *set_parent(PyObject *Py_UNUSED(m), PyObject *a)
 {
     PyObject *f, *p;
     if (!PyArg_ParseTuple(a, "OO", &f, &p))
@@ -176,7 +176,7 @@ static PyObject *set_parent(PyObject *m, PyObject *a)
     Py_RETURN_NONE;
 }
 
-static PyObject *state(PyObject *m, PyObject *f)
+static PyObject *state(PyObject *Py_UNUSED(m), PyObject *f)
 {
     int s = Pycoro_API->started(f), a = Pycoro_API->active(f);
     int d = Pycoro_API->dead(f), mn = Pycoro_API->is_main(f);
@@ -187,7 +187,7 @@ static PyObject *state(PyObject *m, PyObject *f)
                          "main", mn ? Py_True : Py_False);
 }
 
-static PyObject *new_fiber(PyObject *m, PyObject *a)
+static PyObject *new_fiber(PyObject *Py_UNUSED(m), PyObject *a)
 {
     PyObject *run = NULL, *parent = NULL;
     if (!PyArg_ParseTuple(a, "|OO", &run, &parent))
@@ -195,9 +195,9 @@ static PyObject *new_fiber(PyObject *m, PyObject *a)
     return Pycoro_API->new_fiber(run == Py_None ? NULL : run, parent == Py_None ? NULL : parent);
 }
 
-static PyObject *current(PyObject *m, PyObject *noargs) { return Pycoro_API->current(); }
+static PyObject *current(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(noargs)) { return Pycoro_API->current(); }
 
-static PyObject *types(PyObject *m, PyObject *noargs)
+static PyObject *types(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(noargs))
 {
     return Py_BuildValue("(OOOi)", (PyObject *)Pycoro_API->Fiber_Type, Pycoro_API->FiberExit,
                          Pycoro_API->FiberError, Pycoro_API->version);
@@ -214,10 +214,11 @@ static PyMethodDef methods[] = {
     {"new_fiber", new_fiber, METH_VARARGS, NULL},
     {"current", current, METH_NOARGS, NULL},
     {"types", types, METH_NOARGS, NULL},
-    {NULL},
+    {0},
 };
 
-static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_pycoro_capi_test", NULL, -1, methods};
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_pycoro_capi_test", NULL, -1, methods,
+                                     NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__pycoro_capi_test(void)
 {

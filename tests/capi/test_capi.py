@@ -25,7 +25,7 @@ def ext(tmp_path_factory):
         "_pycoro_capi_test",
         sources=[os.path.join(HERE, "capi_test.c")],
         include_dirs=[pycoro.get_include()],
-        extra_compile_args=["-O2", "-Wall", "-Werror", "-Wno-unused-parameter"]
+        extra_compile_args=["-O2", "-Wall", "-Wextra", "-Werror"]
         + os.environ.get("PYCORO_CORE_CFLAGS", "").split(),
         extra_link_args=os.environ.get("PYCORO_CORE_LDFLAGS", "").split(),
     )

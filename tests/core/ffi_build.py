@@ -32,6 +32,9 @@ void fx_fail_alloc_at(long n);
 long fx_pingpong(long n);
 double fx_switch_ns(long n, unsigned flags, int two_sites);
 double fx_floor_ns(long n, int fp);
+long fx_floor_check(long n, int fp, long *log, uint64_t *values);
+long fx_switch_check(long n, unsigned flags, int two_sites, long *out, uint64_t *values);
+uint64_t fx_carried(int side, long turns);
 long fx_deep(int depth);
 long fx_many(long n, const long *order);
 long fx_chain(long n);
@@ -55,7 +58,7 @@ def build_dir():
 def build():
     ffi = FFI()
     ffi.cdef(FUNCS)
-    cflags = ["-O2", "-Wall", "-Wno-unused-parameter"]
+    cflags = ["-O2", "-Wall", "-Wextra"]
     cflags += os.environ.get("PYCORO_CORE_CFLAGS", "").split()
     ffi.set_source(
         MODULE,

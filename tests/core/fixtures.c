@@ -9,6 +9,10 @@
 #include <string.h>
 #include <time.h>
 
+/* Entry functions have the core's signature (pc_fiber *self, void *arg);
+ * most fixtures use neither. */
+#define UNUSED __attribute__((unused))
+
 static pc_thread T;
 static pc_fiber M;
 
@@ -60,7 +64,7 @@ pc_thread *fx_thread(void) { return &T; }
 
 /* ---- ping-pong: the fiber counts, main checks every value ---- */
 static pc_fiber *main_f(void) { return T.main; }
-static pc_fiber *pingpong_entry(pc_fiber *self, void *arg)
+static pc_fiber *pingpong_entry(pc_fiber *self UNUSED, void *arg)
 {
     long *counter = arg;
     for (;;) {
@@ -103,7 +107,7 @@ static __attribute__((noinline)) void bounce(pc_fiber *to, long n)
     for (long i = 0; i < n && !bounce_stop; i++)
         pc_switch(to);
 }
-static pc_fiber *bounce_entry(pc_fiber *self, void *arg)
+static pc_fiber *bounce_entry(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     bounce(main_f(), LONG_MAX);
     return main_f();
@@ -165,7 +169,7 @@ static long recurse(struct deep *d, int level)
         sum += frame[i] == (unsigned char)(level * 31 + i);
     return below + (sum == 200);
 }
-static pc_fiber *deep_entry(pc_fiber *self, void *arg)
+static pc_fiber *deep_entry(pc_fiber *self UNUSED, void *arg)
 {
     struct deep *d = arg;
     d->checksum = recurse(d, 1);
@@ -194,7 +198,7 @@ static long many_descend(struct many *m, int depth)
     pc_switch(main_f());           /* suspended at a per-fiber depth */
     return mine == m->id * 1000;
 }
-static pc_fiber *many_entry(pc_fiber *self, void *arg)
+static pc_fiber *many_entry(pc_fiber *self UNUSED, void *arg)
 {
     struct many *m = arg;
     m->seen = many_descend(m, m->depth);
@@ -229,7 +233,7 @@ long fx_many(long n, const long *order)
 /* ---- a chain: fiber i starts fiber i+1 from inside its own stack ---- */
 struct chain { pc_fiber *fs; long n; long reached; };
 static struct chain CH;
-static pc_fiber *chain_entry(pc_fiber *self, void *arg)
+static pc_fiber *chain_entry(pc_fiber *self UNUSED, void *arg)
 {
     long i = (long)(intptr_t)arg;
     volatile char pad[512];
@@ -275,7 +279,7 @@ static int round_code(void)
     }
 }
 static int fenv_fiber_seen;
-static pc_fiber *fenv_entry(pc_fiber *self, void *arg)
+static pc_fiber *fenv_entry(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     fesetround(FE_UPWARD);
     pc_switch(main_f());
@@ -307,7 +311,7 @@ void fx_fenv(unsigned main_flags, unsigned fiber_flags, int *main_seen, int *fib
  * Returns the number of failed checks (expect 0). */
 static pc_fiber MA, MB;
 static long mixed_bad;
-static pc_fiber *mixed_a(pc_fiber *self, void *arg)
+static pc_fiber *mixed_a(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     mixed_bad += fegetround() != FE_TONEAREST;   /* the shared one, not B's */
     fesetround(FE_DOWNWARD);                      /* visible to main */
@@ -315,7 +319,7 @@ static pc_fiber *mixed_a(pc_fiber *self, void *arg)
     mixed_bad += fegetround() != FE_TOWARDZERO;  /* main's change, shared */
     return main_f();
 }
-static pc_fiber *mixed_b(pc_fiber *self, void *arg)
+static pc_fiber *mixed_b(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     mixed_bad += fegetround() != FE_TONEAREST;   /* inherited from main */
     fesetround(FE_UPWARD);
@@ -392,7 +396,7 @@ static void fpctl_check(uint64_t mode, int effects)
     fpctl_bad += (fpctl_get() & (FPCTL_RMODE_MASK | FPCTL_FLUSH)) != mode;
     fpctl_bad += fpctl_effects() != effects;
 }
-static pc_fiber *fpctl_entry(pc_fiber *self, void *arg)
+static pc_fiber *fpctl_entry(pc_fiber *self UNUSED, void *arg)
 {
     long rounds = *(long *)arg;
     fpctl_set((fpctl_get() & ~(FPCTL_RMODE_MASK | FPCTL_FLUSH)) | fpctl_fiber_mode);
@@ -427,7 +431,7 @@ long fx_fpctl(void)
 
 /* ---- 16-byte stack alignment at fiber entry ---- */
 static uintptr_t align_seen;
-static pc_fiber *align_entry(pc_fiber *self, void *arg)
+static pc_fiber *align_entry(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     /* The compiler trusts the ABI for 16-byte alignment and does not
      * realign: a misaligned entry shows up as a misaligned local. */
@@ -475,7 +479,7 @@ static int switch_counting(pc_fiber *to)
         enomem_seen++;             /* retry: the failed switch changed nothing */
     return rc;
 }
-static pc_fiber *deepfail_entry(pc_fiber *self, void *arg)
+static pc_fiber *deepfail_entry(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     volatile char big[4096];
     big[0] = 7;
@@ -510,7 +514,7 @@ long fx_enomem(long k)
 }
 
 /* ---- crash paths (run in a subprocess) ---- */
-static pc_fiber *returns_null_entry(pc_fiber *self, void *arg) { return NULL; }
+static pc_fiber *returns_null_entry(pc_fiber *self UNUSED, void *arg UNUSED) { return NULL; }
 void fx_crash_entry_returns_null(void)
 {
     pc_fiber f;
@@ -523,7 +527,7 @@ void fx_crash_entry_returns_null(void)
 int fx_pc_switch(pc_fiber *target) { return pc_switch(target); }
 uint64_t fx_regs_roundtrip(pc_fiber *target, uint64_t seed, uint64_t *out);
 #define FX_NREGS 32
-static pc_fiber *regs_entry(pc_fiber *self, void *arg)
+static pc_fiber *regs_entry(pc_fiber *self UNUSED, void *arg)
 {
     long *bad = arg;
     uint64_t out[FX_NREGS];
@@ -591,7 +595,7 @@ static void floor_context(void *arg)
     abort();
 }
 /* The first frame of the other context, as the swap variant pops it. */
-static void *floor_frame(char *top, int fp)
+static void *floor_frame(char *top, int fp, void (*fn)(void *))
 {
     uintptr_t after = ((uintptr_t)top & ~(uintptr_t)15) - 16;  /* sp after the first return */
 #if defined(__x86_64__)
@@ -600,7 +604,7 @@ static void *floor_frame(char *top, int fp)
     *--sp = 0;                                      /* rbp */
     *--sp = 0;                                      /* rbx */
     *--sp = 0;                                      /* r12: arg */
-    *--sp = (uint64_t)(uintptr_t)floor_context;     /* r13: fn */
+    *--sp = (uint64_t)(uintptr_t)fn;                /* r13: fn */
     *--sp = 0;                                      /* r14 */
     *--sp = 0;                                      /* r15 */
     if (fp)
@@ -611,7 +615,7 @@ static void *floor_frame(char *top, int fp)
     uint64_t *frame = (uint64_t *)(after - size);
     memset(frame, 0, size);
     frame[0x40 / 8] = 0;                            /* x19: arg */
-    frame[0x48 / 8] = (uint64_t)(uintptr_t)floor_context;  /* x20: fn */
+    frame[0x48 / 8] = (uint64_t)(uintptr_t)fn;      /* x20: fn */
     frame[0x98 / 8] = (uint64_t)(uintptr_t)fx_floor_start; /* lr */
     return frame;
 #else
@@ -631,7 +635,7 @@ double fx_floor_ns(long n, int fp)
     floor_stop = 0;
     floor_side = 0;
     floor_switches = 0;
-    floor_sp[1] = floor_frame(stack + size, fp);
+    floor_sp[1] = floor_frame(stack + size, fp, floor_context);
     floor_bounce(1);                 /* start it from the timed loop's depth */
     clock_gettime(CLOCK_MONOTONIC, &a);
     floor_bounce(n);
@@ -645,6 +649,128 @@ double fx_floor_ns(long n, int fp)
     return elapsed_ns(&a, &b) / (2.0 * n);
 }
 
+/* ---- the floor's turns, checked (not timed) ----
+ * The swap of fx_floor_ns, with each context logging its side every time
+ * it resumes (the log must read 1, 0, 1, 0, ...) and carrying a value in
+ * locals across every swap (callee-saved registers: a lost one changes it). */
+static long *floor_log, floor_logged, floor_log_size;
+static uint64_t floor_value[2];
+static uint64_t mix(uint64_t x) { return x * 6364136223846793005ull + 1442695040888963407ull; }
+static __attribute__((noinline)) void floor_check_bounce(long n, int me)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull + (uint64_t)me;
+    for (long i = 0; i < n && !floor_stop; i++) {
+        floor_swap_to(!me);
+        if (floor_logged < floor_log_size)
+            floor_log[floor_logged++] = me;
+        x = mix(x);
+    }
+    floor_value[me] = x;
+}
+static void floor_check_context(void *arg)
+{
+    (void)arg;
+    floor_check_bounce(LONG_MAX, 1);
+    floor_swap_to(0);                /* for good */
+    abort();
+}
+/* The value a side carried over `turns` resumptions. */
+uint64_t fx_carried(int side, long turns)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull + (uint64_t)side;
+    for (long i = 0; i < turns; i++)
+        x = mix(x);
+    return x;
+}
+/* n round trips; log[] (size 2n + 1) gets the side that resumed, in order;
+ * values[2] what each side carried.  Returns the entries logged, -1 if the
+ * stack could not be allocated. */
+long fx_floor_check(long n, int fp, long *log, uint64_t *values)
+{
+    size_t size = 64 * 1024;
+    char *stack = malloc(size);
+    if (!stack)
+        return -1;
+    floor_fp = fp;
+    floor_stop = 0;
+    floor_side = 0;
+    floor_switches = 0;
+    floor_log = log;
+    floor_logged = 0;
+    floor_log_size = 2 * n + 1;
+    floor_value[0] = floor_value[1] = 0;
+    floor_sp[1] = floor_frame(stack + size, fp, floor_check_context);
+    floor_check_bounce(n, 0);
+    floor_stop = 1;
+    floor_swap_to(1);                /* it leaves its loop and comes back */
+    free(stack);
+    values[0] = floor_value[0];
+    values[1] = floor_value[1];
+    return floor_logged;
+}
+
+/* ---- the raw switch's loops, checked (not timed) ----
+ * The two shapes fx_switch_ns times (one call site for both sides, or two),
+ * with each side counting its resumptions and carrying a value in locals
+ * across every switch (as fx_floor_check). */
+static long check_resumed[2];
+static uint64_t check_value[2];
+static __attribute__((noinline)) void check_bounce(pc_fiber *to, long n, int me)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull + (uint64_t)me;
+    for (long i = 0; i < n && !bounce_stop; i++) {
+        pc_switch(to);
+        check_resumed[me]++;
+        x = mix(x);
+    }
+    check_value[me] = x;
+}
+static pc_fiber *check_one_site_entry(pc_fiber *self UNUSED, void *arg UNUSED)
+{
+    check_bounce(main_f(), LONG_MAX, 1);
+    return main_f();
+}
+static pc_fiber *check_two_site_entry(pc_fiber *self UNUSED, void *arg UNUSED)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull + 1;
+    for (;;) {
+        pc_switch(main_f());
+        if (bounce_stop)
+            break;
+        check_resumed[1]++;
+        x = mix(x);
+    }
+    check_value[1] = x;
+    return main_f();
+}
+/* n round trips with `flags` on both fibers; out[0..1]: resumptions of
+ * main and of the fiber, values[0..1]: what each carried.  Returns 0, or
+ * -1 if the fiber did not end. */
+long fx_switch_check(long n, unsigned flags, int two_sites, long *out, uint64_t *values)
+{
+    pc_fiber f;
+    long rc = 0;
+    check_resumed[0] = check_resumed[1] = 0;
+    check_value[0] = check_value[1] = 0;
+    bounce_stop = 0;
+    pc_fiber_set_flags(T.main, flags);
+    pc_fiber_init(&f, &T, two_sites ? check_two_site_entry : check_one_site_entry, NULL);
+    pc_fiber_set_flags(&f, flags);
+    pc_switch(&f);                   /* started: it switches straight back */
+    check_bounce(&f, n, 0);
+    bounce_stop = 1;
+    pc_switch(&f);                   /* let it finish */
+    if (f.state != PC_DEAD)
+        rc = -1;
+    pc_fiber_release(&f);
+    pc_fiber_set_flags(T.main, 0);
+    out[0] = check_resumed[0];
+    out[1] = check_resumed[1];
+    values[0] = check_value[0];
+    values[1] = check_value[1];
+    return rc;
+}
+
 /* ---- a fiber switching back to a starter that was partly saved ----
  * Main starts the fiber from a shallow frame, then switches to it from a
  * deeper one: main's stack now overlaps the fiber's, so that switch saves
@@ -655,7 +781,7 @@ double fx_floor_ns(long n, int fp)
  * (regcheck.S), its locals and the fiber's count on every round. */
 static long upsaved_count;
 static size_t upsaved_main_saved;           /* what the fiber saw last */
-static pc_fiber *upsaved_entry(pc_fiber *self, void *arg)
+static pc_fiber *upsaved_entry(pc_fiber *self UNUSED, void *arg UNUSED)
 {
     for (;;) {
         upsaved_count++;

@@ -3,18 +3,27 @@ attribute and module function, with wrong types, huge/negative numbers,
 None, and objects whose __eq__/__hash__/__del__/__repr__ raise or switch
 fibers.  Anything but a crash is fine: a Python exception or a result.
 Run as a script (tests/reliability/test_fuzz.py runs it in a subprocess and
-reports a crash with its output); prints the number of cases."""
+reports a crash with its output); prints the seed and the number of cases.
+
+Deterministic: hypothesis draws from the seed in PYCORO_FUZZ_SEED (default
+0) and keeps no example database, so a run is reproduced by its seed:
+    PYCORO_FUZZ_SEED=<seed> FUZZ_EXAMPLES=<n> python tests/reliability/fuzz_api.py"""
 import gc
+import hashlib
 import os
 import sys
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, seed, settings, strategies as st
 
 import pycoro
 from pycoro import Fiber, FiberError, FiberExit, current
 
 MAIN = current()
 CASES = [0]
+SEED = int(os.environ.get("PYCORO_FUZZ_SEED", "0"))
+# digest of every drawn case's shape (kind, method, attribute, argument
+# types): the same seed must give the same digest (test_fuzz.py checks)
+DIGEST = hashlib.sha256()
 
 
 class Nasty:
@@ -110,6 +119,7 @@ def call(fn, *a, **k):
     assert current() is MAIN, current()
 
 
+@seed(SEED)
 @settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")), deadline=None,
           database=None, suppress_health_check=list(HealthCheck))
 @given(kind=fiber_kinds, method=st.sampled_from(["switch", "throw", "getattr", "setattr",
@@ -119,6 +129,8 @@ def call(fn, *a, **k):
                                                                  max_size=2),
        attr=st.sampled_from(ATTRS))
 def fuzz(kind, method, args, kwargs, attr):
+    DIGEST.update(repr((kind, method, attr, [type(a).__name__ for a in args],
+                        sorted(kwargs))).encode())
     f = some_fiber(kind)
     if method == "switch":
         call(f.switch, *args, **kwargs)
@@ -165,6 +177,14 @@ def fuzz(kind, method, args, kwargs, attr):
 
 
 if __name__ == "__main__":
-    sys.unraisablehook = lambda u: None     # __del__ errors are expected
+    # the Nasty objects' __del__ raise RuntimeError/FiberExit (or a
+    # FiberError from switching inside a finalizer) on purpose: those are
+    # expected; any other unraisable error is printed as usual
+    def unraisable(u, expected=(RuntimeError, FiberExit, FiberError)):
+        if not issubclass(u.exc_type, expected):
+            sys.__unraisablehook__(u)
+    sys.unraisablehook = unraisable
+    print(f"fuzz seed: {SEED} (PYCORO_FUZZ_SEED={SEED} reproduces this run)", flush=True)
     fuzz()
     print(f"fuzz cases: {CASES[0]}")
+    print(f"fuzz digest: {DIGEST.hexdigest()[:16]}")
