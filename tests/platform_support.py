@@ -8,6 +8,10 @@ On ARM64 the suite may run under qemu user-mode emulation (.ci/lanes/arm64.sh),
 where the kernel can run the aarch64 interpreter only if qemu is registered
 with binfmt_misc; where it is not, the marked tests skip and say why.
 
+`needs_rlimit_as` marks a test that expects MemoryError under a child's
+RLIMIT_AS; it skips where a probe child finds the limit is not enforced
+(qemu-user accepts and ignores it), and says so.
+
 `SCALE`/`scaled()` mirror tests/core/conftest.py: iteration counts shrink
 under emulation (PYCORO_TEST_SCALE=0.1) instead of tests being skipped.
 """
@@ -62,4 +66,72 @@ def subprocess_unavailable_reason():
 needs_subprocess = pytest.mark.skipif(
     subprocess_unavailable_reason() is not None,
     reason=subprocess_unavailable_reason() or "subprocesses work",
+)
+
+
+# A child that limits its own address space and then asks for much more than
+# the headroom.  Before the limit it makes the same request once, so "the
+# machine could not give 512 MiB anyway" is never mistaken for enforcement.
+_RLIMIT_AS_PROBE = r"""
+import resource
+def vmsize():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) << 10
+    raise SystemExit("no VmSize in /proc/self/status")
+big = 512 << 20
+try:
+    b = bytearray(big)
+    del b
+except MemoryError:
+    print("no-control")
+    raise SystemExit(0)
+lim = vmsize() + (64 << 20)
+resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+try:
+    b = bytearray(big)
+except MemoryError:
+    print("enforced")
+else:
+    print("ignored")
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def rlimit_as_unenforced_reason():
+    """None when RLIMIT_AS is enforced for child processes here, else why not.
+
+    qemu-user (the ARM64 lane) accepts setrlimit(RLIMIT_AS) and ignores it,
+    so a test that allocates until MemoryError would run until the host's
+    memory or the test timeout ends it."""
+    why = subprocess_unavailable_reason()
+    if why is not None:
+        return why
+    try:
+        p = subprocess.run([sys.executable, "-c", _RLIMIT_AS_PROBE],
+                           capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "RLIMIT_AS probe could not run: %s" % e
+    answer = p.stdout.strip()
+    if p.returncode == 0 and answer == "enforced":
+        return None
+    if answer == "ignored":
+        what = "qemu-user" if EMULATED else "this platform"
+        return ("%s accepts but does not enforce RLIMIT_AS: a child limited to "
+                "VmSize+64 MiB allocated 512 MiB" % what)
+    if answer == "no-control":
+        return "RLIMIT_AS probe: 512 MiB cannot be allocated even without a limit"
+    return "RLIMIT_AS probe failed: exit %s, %r %r" % (
+        p.returncode, answer[-200:], p.stderr.strip()[-200:])
+
+
+def rlimit_as_enforced():
+    return rlimit_as_unenforced_reason() is None
+
+
+# Marks a test that sets RLIMIT_AS in a child and expects MemoryError from it.
+needs_rlimit_as = pytest.mark.skipif(
+    not rlimit_as_enforced(),
+    reason=rlimit_as_unenforced_reason() or "RLIMIT_AS is enforced",
 )

@@ -28,6 +28,25 @@ static void *cache[CACHE_MAX];
 static int cached;
 static int installed;
 
+/* CPython 3.11 cannot survive a failed frame push in its specialized call
+ * instructions (CALL_PY_EXACT_ARGS, CALL_PY_WITH_DEFAULTS...): _PyFrame_Push
+ * drops its reference to the function and the error path drops it again
+ * from the value stack, so the function is freed while still in use (plain
+ * 3.11.7 segfaults the same way under RLIMIT_AS; 3.12 checks for stack space
+ * before it specializes).  Fibers start on small root chunks and cross into
+ * new chunks far more often than one thread does, so on 3.11 a few chunks
+ * are held in reserve for when memory runs out: the push then succeeds, and
+ * MemoryError is raised asynchronously in the thread, which the new frame
+ * raises at its first instruction (RESUME checks the eval breaker), where
+ * the error path is clean.  Freed chunks refill the reserve first. */
+#if PY_VERSION_HEX < 0x030C0000
+#  define RESERVE_MAX 8
+#else
+#  define RESERVE_MAX 0
+#endif
+static void *reserve[RESERVE_MAX + 1];
+static int reserved;
+
 /* obmalloc's arena size on 64-bit builds (ARENA_BITS 20, 3.11-3.14). */
 #define OBMALLOC_ARENA_SIZE (1024 * 1024)
 
@@ -46,6 +65,10 @@ static void *cached_alloc(void *ctx, size_t size)
     if (size == CHUNK_SIZE && cached > 0)
         return cache[--cached];
     void *p = underlying.alloc(underlying.ctx, size);
+    if (!p && size == CHUNK_SIZE && reserved > 0) {
+        PyThreadState_SetAsyncExc((unsigned long)PyThread_get_thread_ident(), PyExc_MemoryError);
+        return reserve[--reserved];
+    }
     /* CPython 3.11-3.14 do not set an exception when a data-stack chunk
      * cannot be had (push_chunk returns NULL silently; several callers in
      * the eval loop then fail with "SystemError: error return without
@@ -61,6 +84,10 @@ static void *cached_alloc(void *ctx, size_t size)
 static void cached_free(void *ctx, void *ptr, size_t size)
 {
     (void)ctx;
+    if (size == CHUNK_SIZE && reserved < RESERVE_MAX) {
+        reserve[reserved++] = ptr;
+        return;
+    }
     if (size == CHUNK_SIZE && cached < CACHE_MAX) {
         cache[cached++] = ptr;
         return;
@@ -74,6 +101,12 @@ void pyc_chunk_cache_install(void)
         return;
     installed = 1;
     PyObject_GetArenaAllocator(&underlying);
+    while (reserved < RESERVE_MAX) {
+        void *p = underlying.alloc(underlying.ctx, CHUNK_SIZE);
+        if (!p)
+            break;              /* refilled later, by freed chunks */
+        reserve[reserved++] = p;
+    }
     PyObjectArenaAllocator ours = { NULL, cached_alloc, cached_free };
     PyObject_SetArenaAllocator(&ours);
 }

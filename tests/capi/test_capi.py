@@ -1,45 +1,20 @@
 """pycoro's C API (pycoro/include/pycoro.h, capsule pycoro._pycoro._C_API),
-driven by a small extension (capi_test.c) compiled here at test time with
-the compiler and flags sysconfig gives the running interpreter, plus
-PYCORO_CORE_CFLAGS / PYCORO_CORE_LDFLAGS (what the ARM64 cross lane exports)."""
+driven by a small extension (capi_test.c) compiled at test time by
+tests/capi/build.py."""
 import gc
-import importlib.util
 import os
 import sys
 
 import pytest
 
 import pycoro
+from tests.capi import build
 from tests.platform_support import scaled
-
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.fixture(scope="module")
 def ext(tmp_path_factory):
-    import setuptools  # noqa: F401  (distutils is setuptools' copy)
-    from setuptools import Distribution, Extension
-
-    out = tmp_path_factory.mktemp("capi_build")
-    ext = Extension(
-        "_pycoro_capi_test",
-        sources=[os.path.join(HERE, "capi_test.c")],
-        include_dirs=[pycoro.get_include()],
-        extra_compile_args=["-O2", "-Wall", "-Wextra", "-Werror"]
-        + os.environ.get("PYCORO_CORE_CFLAGS", "").split(),
-        extra_link_args=os.environ.get("PYCORO_CORE_LDFLAGS", "").split(),
-    )
-    dist = Distribution({"name": "pycoro-capi-test", "ext_modules": [ext]})
-    cmd = dist.get_command_obj("build_ext")
-    cmd.build_lib = str(out / "lib")
-    cmd.build_temp = str(out / "tmp")
-    cmd.ensure_finalized()
-    cmd.run()
-    path = cmd.get_ext_fullpath("_pycoro_capi_test")
-    spec = importlib.util.spec_from_file_location("_pycoro_capi_test", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return build.load(build.build(tmp_path_factory.mktemp("capi_build")))
 
 
 def test_header_is_where_get_include_says():

@@ -10,7 +10,7 @@ import pytest
 import pycoro
 from pycoro import Fiber, current
 
-from tests.platform_support import needs_subprocess
+from tests.platform_support import needs_rlimit_as, needs_subprocess
 
 
 @pytest.fixture
@@ -197,7 +197,7 @@ def test_dropping_a_long_parent_chain_does_not_overflow_the_c_stack():
 
 # ------------------------------------------------------------- memory limit
 
-@needs_subprocess
+@needs_rlimit_as
 @pytest.mark.parametrize("depth", [5, 50, 200])
 def test_exhausted_data_stack_raises_memory_error_not_system_error(depth):
     rc, out, err = run_child("""
