@@ -17,7 +17,7 @@ Two kinds of registration:
     costs no epoll_ctl at all.  Interest is widened when a task waits for a
     direction not yet registered, and narrowed lazily, only when the kernel
     reports readiness nobody waits for (level-triggered, so nothing is lost).
-`forget(fd, exc)` wakes every task parked on the fd with `exc` (a stream
+`forget(fd, make_exc)` wakes every task parked on the fd with an exception (a stream
 being closed) and drops the registration.
 May call: _errors, _parking, _scopes (a wait's own timeout).
 """
@@ -167,9 +167,10 @@ class Poller:
         except (KeyError, ValueError, OSError):
             pass  # the fd was closed under us
 
-    def forget(self, fd, exc=None):
-        """The fd is about to be closed: wake its waiters with `exc` (their
-        wait raises it) and drop the registration.  Call before close()."""
+    def forget(self, fd, make_exc=None):
+        """The fd is about to be closed: wake its waiters, each with a fresh
+        exception from `make_exc()` (their wait raises it; None: the wait
+        just returns), and drop the registration.  Call before close()."""
         st = self.waiters.pop(fd, None)
         if st is None:
             return
@@ -178,7 +179,7 @@ class Poller:
             if w is not None:
                 st[idx] = None
                 self.count -= 1
-                w.wake(exc)
+                w.wake(make_exc() if make_exc is not None else None)
         if st[2]:
             try:
                 self._backend.unregister(fd)
