@@ -21,6 +21,7 @@ from ._io import Poller
 from ._outcome import Error
 from ._parking import DONE, PARKED, RUNNABLE, Scheduler, Waiter, run_next
 from ._scopes import interrupt
+from ._signals import install_sigint
 from ._task import Task
 from ._timers import Timers
 
@@ -195,6 +196,7 @@ class Hub(Scheduler):
         self._loop_fiber = _current()
         self._fatal = None
         self._abandon()  # whatever an earlier, failed run() left behind
+        undo_sigint = install_sigint(self)  # Ctrl-C -> KeyboardInterrupt in the main task
         try:
             main_task = self._main = _new_task(self, main, args, kwargs, "main", RUNNABLE)
             self._ready.append(main_task)
@@ -212,6 +214,8 @@ class Hub(Scheduler):
                 self._abandon()
             raise
         finally:
+            if undo_sigint is not None:
+                undo_sigint()
             self._running = False
             self._main = None
             self._loop_fiber = None
