@@ -14,9 +14,10 @@ import time
 
 from pycoro import Fiber, FiberExit, current
 
+from tests.platform_support import SANITIZED
+
 SOAK = os.environ.get("PYCORO_SOAK", "") not in ("", "0")
 SCALE = float(os.environ.get("PYCORO_TEST_SCALE", "1"))
-SANITIZED = os.environ.get("PYCORO_SANITIZED", "") not in ("", "0")
 
 
 def rss_kb():
