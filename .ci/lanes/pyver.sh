@@ -30,7 +30,7 @@ if [ "${1:-}" = --inner ]; then
     step "venv + build and test dependencies"
     "$PY" -m venv "$W/venv"
     VPY=$W/venv/bin/python
-    "$VPY" -m pip install -q build setuptools wheel pytest cffi hypothesis greenlet pytest-benchmark
+    "$VPY" -m pip install -q build setuptools wheel pytest cffi hypothesis greenlet pytest-benchmark coverage
     if ! "$VPY" -m pip install -q gevent >"$W/gevent.log" 2>&1; then
         echo "gevent does not install on this version (its tests skip):"; tail -3 "$W/gevent.log"
     fi

@@ -1,6 +1,7 @@
 """Regression tests for the hostile cases of issue 14: a tracer that switches,
 unbounded nesting of fiber starts, long chains of dead fibers, and a data
 stack that cannot grow under a real memory limit."""
+import resource
 import subprocess
 import sys
 import textwrap
@@ -19,12 +20,20 @@ def tracer_off():
     pycoro.settrace(None)
 
 
-def run_child(code, *, limits="", timeout=120):
+def run_child(code, *, limits="", stack_kib=None, timeout=120):
     """Run `code` in a fresh interpreter, optionally under resource limits
-    set first (a statement, e.g. setting RLIMIT_AS).  Returns (rc, out, err)."""
+    set first (a statement, e.g. setting RLIMIT_AS) and with RLIMIT_STACK set
+    before the interpreter starts (stack_kib: CPython 3.14 reads its thread's
+    stack bounds once, at start, so a limit lowered later is not seen: only
+    one set before exec is the stack the program really has).  Returns
+    (rc, out, err)."""
     src = "import resource\n" + textwrap.dedent(limits) + "\n" + textwrap.dedent(code)
+
+    def preexec():
+        resource.setrlimit(resource.RLIMIT_STACK, (stack_kib << 10, stack_kib << 10))
+
     p = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True,
-                       timeout=timeout)
+                       timeout=timeout, preexec_fn=preexec if stack_kib else None)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -191,7 +200,7 @@ def test_dropping_a_long_parent_chain_does_not_overflow_the_c_stack():
             cur = Fiber(lambda: None, cur)   # cur's parent is the previous one
         del root, cur                        # frees 20,001 fibers in a chain
         print("ok")
-        """, limits="resource.setrlimit(resource.RLIMIT_STACK, (256 << 10, 256 << 10))")
+        """, stack_kib=256)
     assert (rc, out.strip()) == (0, "ok"), err
 
 
