@@ -73,7 +73,7 @@ def current_task(what):
     return cur
 
 
-def run_next(hub):
+def run_next(hub, from_loop=False):
     """Switch from the current fiber to the next ready task, or to the hub
     loop when the run queue is empty or the turn budget is spent.  Returns
     when the current fiber is resumed (or raises what is thrown into it).
@@ -84,6 +84,14 @@ def run_next(hub):
     n = hub._turns - 1
     ready = hub._ready
     if n and ready:
+        if not from_loop and not ready[0].started:
+            # A fiber starts with its starter's recursion depth (greenlet's
+            # rule, csrc/binding/pystate.c): started from deep inside a
+            # parked task, each generation of tasks would start deeper
+            # (RecursionError in a long-running server).  Let the shallow
+            # loop fiber start it.
+            hub._loop_fiber.switch()
+            return
         hub._turns = n
         nxt = ready.popleft()
         if nxt._next_error is None:

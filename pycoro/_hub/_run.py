@@ -131,7 +131,7 @@ class Hub(Scheduler):
     def _run_one(self):
         """From the loop fiber: run the next ready task with a fresh turn budget."""
         self._turns = self.POLL_EVERY + 1  # run_next spends one turn on this switch
-        run_next(self)
+        run_next(self, True)
 
     def _loop(self):
         ready = self._ready
