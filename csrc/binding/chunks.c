@@ -47,6 +47,39 @@ static int installed;
 static void *reserve[RESERVE_MAX + 1];
 static int reserved;
 
+/* When the arena allocator (mmap) cannot give a data-stack chunk, malloc
+ * may still have one: memory that dropped objects and fibers gave back to
+ * the heap stays in the process (it does not lower the address space an
+ * RLIMIT_AS counts), so after a MemoryError, dropping fibers makes room
+ * only for malloc.  Such chunks are listed here, to be freed with free()
+ * (never cached): a rare path, taken only when memory has run out. */
+#define HEAP_MAX 4096
+static void *heap_chunks[HEAP_MAX];
+static int heap_count;
+
+static void *heap_chunk_alloc(size_t size)
+{
+    if (heap_count == HEAP_MAX)
+        return NULL;
+    void *p = PyMem_RawMalloc(size);
+    if (p)
+        heap_chunks[heap_count++] = p;
+    return p;
+}
+
+/* 1 if `ptr` was one of heap_chunk_alloc's (now freed), else 0. */
+static int heap_chunk_free(void *ptr)
+{
+    for (int i = heap_count - 1; i >= 0; i--) {
+        if (heap_chunks[i] == ptr) {
+            heap_chunks[i] = heap_chunks[--heap_count];
+            PyMem_RawFree(ptr);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* obmalloc's arena size on 64-bit builds (ARENA_BITS 20, 3.11-3.14). */
 #define OBMALLOC_ARENA_SIZE (1024 * 1024)
 
@@ -65,6 +98,8 @@ static void *cached_alloc(void *ctx, size_t size)
     if (size == CHUNK_SIZE && cached > 0)
         return cache[--cached];
     void *p = underlying.alloc(underlying.ctx, size);
+    if (!p && is_data_stack_size(size))
+        p = heap_chunk_alloc(size);
     if (!p && size == CHUNK_SIZE && reserved > 0) {
         PyThreadState_SetAsyncExc((unsigned long)PyThread_get_thread_ident(), PyExc_MemoryError);
         return reserve[--reserved];
@@ -84,6 +119,8 @@ static void *cached_alloc(void *ctx, size_t size)
 static void cached_free(void *ctx, void *ptr, size_t size)
 {
     (void)ctx;
+    if (heap_count > 0 && is_data_stack_size(size) && heap_chunk_free(ptr))
+        return;
     if (size == CHUNK_SIZE && reserved < RESERVE_MAX) {
         reserve[reserved++] = ptr;
         return;

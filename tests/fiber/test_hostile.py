@@ -235,9 +235,48 @@ def test_exhausted_data_stack_raises_memory_error_not_system_error(depth):
             fibers.pop()
         gc.collect()
         assert Fiber(lambda: 5).switch() == 5
+        # still under the limit: a fiber that needs a new 16 KiB data-stack
+        # chunk, which the dropped fibers' memory (malloc heap) must provide
+        def deep(n):
+            return deep(n - 1) if n else 7
+        assert Fiber(deep).switch(100) == 7
         print(outcome, n > 1000)
         """ % depth)
     assert (rc, out.strip()) == (0, "MemoryError True"), err
+
+
+@needs_rlimit_as
+def test_memory_freed_to_the_heap_serves_a_new_fiber_under_the_limit():
+    # After a MemoryError, what a program drops goes back to malloc's heap,
+    # which does not lower the address space RLIMIT_AS counts: a new fiber
+    # whose frames need a fresh 16 KiB data-stack chunk (CPython maps those
+    # with mmap) could not start, however much was dropped.  chunks.c falls
+    # back to malloc then.
+    rc, out, err = run_child("""
+        import gc
+        from pycoro import Fiber
+        def vmsize():
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmSize:"):
+                        return int(line.split()[1]) << 10
+        lim = vmsize() + (64 << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (lim, resource.RLIM_INFINITY))
+        blocks = []
+        try:
+            while True:
+                blocks.append(bytearray(4000))      # malloc'd, not arena memory
+        except MemoryError:
+            pass
+        n = len(blocks)
+        for i in range(n // 4, 3 * n // 4):
+            blocks[i] = None                        # the middle: the heap cannot shrink
+        gc.collect()
+        def deep(n):
+            return deep(n - 1) if n else 7
+        print(Fiber(deep).switch(100), n > 1000)
+        """)
+    assert (rc, out.split()) == (0, ["7", "True"]), err
 
 
 # ------------------------------------------------------------- switching inside a collection
