@@ -66,3 +66,20 @@ def test_run_timeout_kills_the_child(no_leaks):
             psp.run([PY, "-c", "import time; time.sleep(60)"], timeout=0.2)
 
     pycoro.run(main)
+
+
+def test_exit_status_without_pidfd(monkeypatch, no_leaks):
+    # Where os.pidfd_open is missing (not Linux, or older kernels) the wait
+    # runs in pycoro.to_thread; the hub keeps running meanwhile.
+    monkeypatch.setattr(psp, "_pidfd_open", None)
+
+    def main():
+        with psp.open_process([PY, "-c", "import sys; sys.stdin.read(); raise SystemExit(7)"],
+                              stdin=psp.PIPE) as p:
+            assert p._pidfd == -1
+            with pytest.raises(pycoro.Timeout):
+                p.wait(timeout=0.05)
+            p.stdin.close()
+            assert p.wait() == 7
+
+    pycoro.run(main)
