@@ -66,6 +66,7 @@ class Server:
         fd = lsock.fileno()
         cur = _task("Server")
         reported = False
+        accepted = 0
         handler_task = self._serve_one
         while True:
             try:
@@ -89,6 +90,9 @@ class Server:
                 continue
             reported = False
             spawn(handler_task, conn)
+            accepted += 1
+            if accepted % 64 == 0:
+                sleep(0)  # a burst of connections must not hold the hub
 
     def _serve_one(self, conn):
         cur = _task("Server")

@@ -15,6 +15,7 @@ May call: pycoro._hub (_io.wait_fd, _parking), the socket and ssl modules.
 import errno
 import os
 import socket as _socket
+from threading import get_ident as _get_ident
 
 from .._pycoro import current as _current
 from .._hub._errors import outside
@@ -288,12 +289,26 @@ class Stream:
 
     def __del__(self):
         # An unclosed stream that is collected must still drop its kept
-        # registration before the socket object closes the fd.
+        # registration before the socket object closes the fd.  The
+        # collector may run in another thread: then both steps go to the
+        # hub's thread (the poller is not thread-safe).
         try:
-            if self._sock is not _CLOSED:
+            sock = self._sock
+            if sock is _CLOSED:
+                return
+            hub = self._hub
+            if hub._thread_id == _get_ident():
                 self.close()
+            else:
+                self._sock = _CLOSED
+                hub.call_soon_threadsafe(_forget_and_close, hub, self._fd, sock)
         except Exception:
             pass
+
+
+def _forget_and_close(hub, fd, sock):
+    hub._poller.forget(fd, _woken_by_close)
+    sock.close()
 
 
 class PipeEnd:

@@ -283,3 +283,31 @@ def test_server_close_stops_accepting_but_connections_continue(no_leaks):
             pycoro.sleep(0.001)
 
     run(main)
+
+
+def test_unclosed_stream_collected_in_another_thread_is_closed_on_the_hub(no_leaks):
+    import gc
+    import threading
+
+    def main():
+        a, b = socket.socketpair()
+        holder = [net.Stream(a)]
+        t = pycoro.spawn(holder[0].recv)
+        pycoro.sleep(0)
+        b.send(b"1")
+        assert t.join() == b"1"            # the stream has a kept registration now
+        fd = holder[0].fileno()
+        assert fd in pycoro.get_hub()._poller.waiters
+
+        def drop():
+            holder.clear()
+            gc.collect()
+
+        th = threading.Thread(target=drop)
+        th.start()
+        pycoro.to_thread(th.join)
+        pycoro.sleep(0.001)                # the deferred close runs in the loop
+        assert fd not in pycoro.get_hub()._poller.waiters
+        b.close()
+
+    pycoro.run(main)
