@@ -147,7 +147,14 @@ def sample(impl, size, total, conns=100):
 
 def rss_idle(impl, conns):
     """KiB of server RSS growth with `conns` idle connections (fresh server)."""
+    import resource
     import socket
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = conns + 256
+    if soft != resource.RLIM_INFINITY and soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            raise RuntimeError(f"{conns} idle connections need {need} fds; the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))  # inherited by the server
     server = subprocess.Popen([sys.executable, "-m", "pycoro._bench_net", "serve", impl],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     socks = []
