@@ -25,6 +25,10 @@ __all__ = ["socket", "socketpair", "create_connection"]
 _EAGAIN = (errno.EAGAIN, errno.EWOULDBLOCK)
 
 
+def _closed_error():
+    return OSError(errno.EBADF, "the socket was closed while this task waited on it")
+
+
 class socket(_std.socket):
     __slots__ = ("_co_timeout",)
 
@@ -131,6 +135,15 @@ class socket(_std.socket):
         sent = 0
         while sent < len(view):
             sent += self.send(view[sent:], flags)
+
+    def close(self):
+        """Close; a task parked on this socket (of this thread's hub) is woken
+        with an OSError instead of waiting forever."""
+        fd = self.fileno()
+        cur = _current()
+        if fd >= 0 and isinstance(cur, TaskBase):
+            cur._hub._poller.forget(fd, _closed_error)
+        super().close()
 
     def dup(self):
         s = socket(self.family, self.type, self.proto, fileno=_std.dup(self.fileno()))

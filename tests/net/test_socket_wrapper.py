@@ -62,3 +62,17 @@ def test_udp_with_socket_wrapper(no_leaks):
             assert data == b"d"
 
     pycoro.run(main)
+
+
+def test_close_wakes_a_parked_task(no_leaks):
+    def main():
+        a, b = net.socketpair()
+        with b:
+            t = pycoro.spawn(a.recv, 10)
+            pycoro.sleep(0)
+            assert t.state == "waiting"
+            a.close()
+            with pytest.raises(OSError, match="closed while this task waited"):
+                t.join()
+
+    pycoro.run(main)
