@@ -389,7 +389,7 @@ def m_net_idle(ctx):
     from . import _bench_net
     z = ctx.sizes
     out = {}
-    for impl in ("pycoro", "asyncio", "gevent"):
+    for impl in _bench_net.IMPLS:
         if _bench_net.missing(impl):
             continue
         ctx.progress.step("idle connections: %s" % impl)
