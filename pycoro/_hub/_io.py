@@ -16,7 +16,9 @@ Two kinds of registration:
     they close the fd): the registration stays across waits, so a recv loop
     costs no epoll_ctl at all.  Interest is widened when a task waits for a
     direction not yet registered, and narrowed lazily, only when the kernel
-    reports readiness nobody waits for (level-triggered, so nothing is lost).
+    reports readiness nobody waits for twice in a row (level-triggered, so
+    nothing is lost; once is normal: the loop may poll again before a task
+    it woke has read).
 `forget(fd, make_exc)` wakes every task parked on the fd with an exception (a stream
 being closed) and drops the registration.
 May call: _errors, _parking, _scopes (a wait's own timeout).
@@ -102,13 +104,14 @@ _Backend = _EpollBackend if _EPOLL is not None else _SelectorBackend
 
 
 class Poller:
-    """fd -> [reading Waiter, writing Waiter, registered interest bits, kept]."""
+    """fd -> [reading Waiter, writing Waiter, registered interest bits, kept,
+    unwanted readiness already seen once]."""
 
     __slots__ = ("_backend", "waiters", "count", "_wake_r", "_wake_w")
 
     def __init__(self, backend=None):
         self._backend = (backend or _Backend)()
-        self.waiters = {}  # fd -> [reader or None, writer or None, mask, keep]
+        self.waiters = {}  # fd -> [reader or None, writer or None, mask, keep, strike]
         self.count = 0     # waiters registered (what deadlock detection reads)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -129,7 +132,7 @@ class Poller:
         if st is None:
             # (register first: it raises for fds epoll refuses, e.g. regular files)
             self._backend.register(fd, bit)
-            st = self.waiters[fd] = [None, None, bit, keep]
+            st = self.waiters[fd] = [None, None, bit, keep, False]
         else:
             if st[idx] is not None:
                 raise RuntimeError(f"fd {fd} already has a task waiting to {'read' if idx == 0 else 'write'}")
@@ -142,6 +145,7 @@ class Poller:
                 st[2] = mask | bit
             if keep:
                 st[3] = True
+            st[4] = False
         st[idx] = waiter
         self.count += 1
 
@@ -215,7 +219,11 @@ class Poller:
                 # direction is not wanted now; stop hearing about it.
                 mask = st[2]
                 spurious = mask & bits
-                if spurious:
+                if spurious and not st[4]:
+                    # Tolerate it once: the loop may poll again before the
+                    # task it just woke has run and read (or waited) again.
+                    st[4] = True
+                elif spurious:
                     mask &= ~spurious
                     st[2] = mask
                     try:
