@@ -138,6 +138,7 @@ class Hub(Scheduler):
         main = self._main
         poller = self._poller
         shutting_down = False
+        polled = False  # the last pass polled (blocking): no second poll before running what it woke
         while True:
             if self._callbacks or self._threadsafe:
                 self._run_callbacks()
@@ -153,7 +154,9 @@ class Hub(Scheduler):
                     shutting_down = True
                     self._cancel_all()
             if ready:
-                if poller.count:
+                if polled:
+                    polled = False
+                elif poller.count:
                     self._poll(0)
             else:
                 deadline = self._timers.next_deadline()
@@ -169,6 +172,7 @@ class Hub(Scheduler):
                     self._poll(None)
                 else:
                     self._poll(max(0.0, deadline - _monotonic()))
+                polled = True
                 continue
             self._run_one()
 
