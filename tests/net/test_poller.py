@@ -57,6 +57,30 @@ def test_a_recv_loop_registers_once(counting_hub):
     pycoro.run(main)
 
 
+def test_ping_pong_between_two_streams_registers_each_once(counting_hub):
+    # Both sides park and wake each other: the loop polls again before a
+    # task it woke has read, which must not unregister the fd every time.
+    def main():
+        a, b = socket.socketpair()
+        with net.Stream(a) as sa, net.Stream(b) as sb:
+            def echo():
+                while True:
+                    data = sb.recv()
+                    if not data:
+                        return
+                    sb.sendall(data)
+
+            t = pycoro.spawn(echo)
+            for i in range(200):
+                sa.sendall(b"%d" % i)
+                assert sa.recv() == b"%d" % i
+            sa.socket.shutdown(socket.SHUT_WR)
+            t.join()
+            assert counting_hub == {"register": 3, "modify": 0, "unregister": 0}
+
+    pycoro.run(main)
+
+
 def test_unwanted_readiness_narrows_the_registration_once(counting_hub):
     def main():
         a, b = socket.socketpair()
