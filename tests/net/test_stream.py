@@ -311,3 +311,25 @@ def test_unclosed_stream_collected_in_another_thread_is_closed_on_the_hub(no_lea
         b.close()
 
     pycoro.run(main)
+
+
+def test_slow_writer_trickling_bytes_is_read_correctly(no_leaks):
+    # The client sends its lines one byte per scheduling round; the server's
+    # readline/readexactly park between bytes and still see whole messages.
+    def handler(s):
+        line = s.readline()
+        body = s.readexactly(int(line))
+        s.sendall(body[::-1])
+
+    def main():
+        with net.start_server(handler, "127.0.0.1", 0) as srv:
+            with net.connect_tcp("127.0.0.1", srv.port) as c:
+                msg = b"12\nhello, world"
+                for i in range(len(msg)):
+                    c.sendall(msg[i:i + 1])
+                    pycoro.sleep(0.001)   # let the server park on a partial message
+                assert c.readexactly(12) == b"dlrow ,olleh"
+            while srv.connections:
+                pycoro.sleep(0.001)
+
+    run(main)
