@@ -50,7 +50,6 @@ _Static_assert(offsetof(pc_regs_arm64, lr) == 0x98, "arm64 lr");
 /* The fields the x86-64 fast paths use (switch_abi.h). */
 _Static_assert(offsetof(pc_thread, current) == PC_T_CURRENT, "pc_thread.current");
 _Static_assert(offsetof(pc_thread, target) == PC_T_TARGET, "pc_thread.target");
-_Static_assert(offsetof(pc_thread, origin) == PC_T_ORIGIN, "pc_thread.origin");
 _Static_assert(offsetof(pc_thread, fpenv) == PC_T_FPENV, "pc_thread.fpenv");
 _Static_assert(offsetof(pc_fiber, stack_start) == PC_F_STACK_START, "pc_fiber.stack_start");
 _Static_assert(offsetof(pc_fiber, stack_stop) == PC_F_STACK_STOP, "pc_fiber.stack_stop");
@@ -369,7 +368,6 @@ static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, cha
     } else {
         cur->state = PC_SUSPENDED;
     }
-    t->origin = cur;
     t->current = tgt;
     tgt->state = PC_RUNNING;
 #ifdef PC_ASAN
@@ -396,7 +394,6 @@ static inline __attribute__((always_inline)) pc_resume switch_fast_finish(pc_thr
     cur->sp = sp;
     cur->stack_start = sp;
     cur->state = PC_SUSPENDED;
-    t->origin = cur;
     t->current = tgt;
     tgt->state = PC_RUNNING;
     fpenv_switch(t, cur, tgt, 0);

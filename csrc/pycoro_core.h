@@ -120,7 +120,6 @@ struct pc_thread {
     pc_fiber *main;      /* the thread's original context */
     pc_fiber *current;   /* running fiber */
     pc_fiber *target;    /* during a switch: the fiber being resumed */
-    pc_fiber *origin;    /* after a switch: the fiber that switched to us */
     char *base;          /* sp of the thread's first switch (I4) */
     uint64_t fpenv;      /* the shared FP environment (PC_FIBER_SHARE_FPENV)
                             while another fiber runs; read at pc_thread_init */
@@ -181,7 +180,6 @@ static inline int pc_switch(pc_fiber *target)
     return pc__switch_asm(t);          /* 0 or -1: PC_OK or PC_ENOMEM */
 }
 
-static inline pc_fiber *pc_current(pc_thread *t) { return t->current; }
 /* Bytes of the fiber's stack currently held in its heap copy. */
 static inline size_t pc_saved_bytes(const pc_fiber *f) { return f->saved; }
 

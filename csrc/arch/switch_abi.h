@@ -18,8 +18,7 @@
  * (LP64 layout; every value is _Static_assert-ed in pycoro_core.c). */
 #define PC_T_CURRENT 0x08
 #define PC_T_TARGET 0x10
-#define PC_T_ORIGIN 0x18
-#define PC_T_FPENV 0x28
+#define PC_T_FPENV 0x20
 #define PC_F_STACK_START 0x00
 #define PC_F_STACK_STOP 0x08
 #define PC_F_COPY 0x10

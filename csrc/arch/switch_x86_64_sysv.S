@@ -77,7 +77,6 @@
     movq    \block, PC_F_SP(%rax)       /* cur->sp = cur->stack_start = block */
     movq    \block, PC_F_STACK_START(%rax)
     movl    $PC_STATE_SUSPENDED, PC_F_STATE(%rax)
-    movq    %rax, PC_T_ORIGIN(%rdi)     /* t->origin = cur */
     movq    %rcx, PC_T_CURRENT(%rdi)    /* t->current = tgt */
     movl    $PC_STATE_RUNNING, PC_F_STATE(%rcx)
 .endm
