@@ -8,8 +8,10 @@
  * pay two system calls per call.  Keeping a few freed chunks of exactly that
  * size makes the crossing as cheap as a list pop.  Every other request (the
  * object allocator's arenas) goes straight to the allocator that was
- * installed before.  The allocator is process-wide and called with the GIL
- * held (free-threaded builds are refused at import).  It is installed when
+ * installed before.  The allocator is process-wide: with the GIL it is
+ * called with the GIL held; on free-threaded builds any thread calls it at
+ * any time, so the cache and the reserve are under a pyc_lock (pystate.h: a
+ * spinlock held for a pop or a push, never across a call).  It is installed when
  * a thread first uses pycoro; from then on it serves every data-stack
  * chunk of the process (greenlet's included), which is why the benchmarks
  * measure greenlet's allocation-bound workloads in processes of their own.
@@ -18,6 +20,7 @@
 #include <Python.h>
 
 #include "chunks.h"
+#include "pystate.h"
 
 /* CPython's DATA_STACK_CHUNK_SIZE (the same in 3.11-3.14). */
 #define CHUNK_SIZE (16 * 1024)
@@ -27,6 +30,7 @@ static PyObjectArenaAllocator underlying;
 static void *cache[CACHE_MAX];
 static int cached;
 static int installed;
+static pyc_lock lock;             /* cache, cached, reserve, reserved */
 
 /* CPython 3.11 cannot survive a failed frame push in its specialized call
  * instructions (CALL_PY_EXACT_ARGS, CALL_PY_WITH_DEFAULTS...): _PyFrame_Push
@@ -59,15 +63,40 @@ static int is_data_stack_size(size_t size)
     return size >= CHUNK_SIZE && size != OBMALLOC_ARENA_SIZE && (size & (size - 1)) == 0;
 }
 
+/* Pop from one of the stacks above, NULL if empty. */
+static void *pop(void **stack, int *n)
+{
+    void *p = NULL;
+    pyc_lock_acquire(&lock);
+    if (*n > 0)
+        p = stack[--*n];
+    pyc_lock_release(&lock);
+    return p;
+}
+
+/* Push onto it: 0, or -1 if it holds `max` already. */
+static int push(void **stack, int *n, int max, void *p)
+{
+    int rc = -1;
+    pyc_lock_acquire(&lock);
+    if (*n < max) {
+        stack[(*n)++] = p;
+        rc = 0;
+    }
+    pyc_lock_release(&lock);
+    return rc;
+}
+
 static void *cached_alloc(void *ctx, size_t size)
 {
     (void)ctx;
-    if (size == CHUNK_SIZE && cached > 0)
-        return cache[--cached];
-    void *p = underlying.alloc(underlying.ctx, size);
-    if (!p && size == CHUNK_SIZE && reserved > 0) {
+    void *p = size == CHUNK_SIZE ? pop(cache, &cached) : NULL;
+    if (p)
+        return p;
+    p = underlying.alloc(underlying.ctx, size);
+    if (!p && RESERVE_MAX > 0 && size == CHUNK_SIZE && (p = pop(reserve, &reserved)) != NULL) {
         PyThreadState_SetAsyncExc((unsigned long)PyThread_get_thread_ident(), PyExc_MemoryError);
-        return reserve[--reserved];
+        return p;
     }
     /* CPython 3.11-3.14 do not set an exception when a data-stack chunk
      * cannot be had (push_chunk returns NULL silently; several callers in
@@ -84,22 +113,21 @@ static void *cached_alloc(void *ctx, size_t size)
 static void cached_free(void *ctx, void *ptr, size_t size)
 {
     (void)ctx;
-    if (size == CHUNK_SIZE && reserved < RESERVE_MAX) {
-        reserve[reserved++] = ptr;
+    if (size == CHUNK_SIZE && ((RESERVE_MAX > 0 && push(reserve, &reserved, RESERVE_MAX, ptr) == 0)
+                               || push(cache, &cached, CACHE_MAX, ptr) == 0))
         return;
-    }
-    if (size == CHUNK_SIZE && cached < CACHE_MAX) {
-        cache[cached++] = ptr;
-        return;
-    }
     underlying.free(underlying.ctx, ptr, size);
 }
 
 void pyc_chunk_cache_install(void)
 {
-    if (installed)
+    /* Once, even when two threads first use pycoro at the same time (one
+     * of them may go on before the cache is in: it is only a cache).
+     * Threads that allocate while the three words of CPython's allocator
+     * are replaced may see a mix of old and new: both pairs of functions
+     * serve the same chunks and take the same (NULL) context. */
+    if (__atomic_exchange_n(&installed, 1, __ATOMIC_ACQ_REL))
         return;
-    installed = 1;
     PyObject_GetArenaAllocator(&underlying);
     while (reserved < RESERVE_MAX) {
         void *p = underlying.alloc(underlying.ctx, CHUNK_SIZE);

@@ -95,13 +95,15 @@ static int greenlet_set_parent(pyc_module_state *st, PyObject *self, PyObject *v
 static PyObject *greenlet_get_parent_attr(PyObject *self, void *c)
 {
     (void)c;
-    PyFiber *p = pyc_impl(self)->parent;
+    PyFiber *p = pyc_fiber_get_parent(self);
     if (!p)
         Py_RETURN_NONE;
     pyc_module_state *st = state_of_type(Py_TYPE(self));
-    if (!st)
+    if (!st) {
+        Py_DECREF(p);
         return NULL;
-    return Py_NewRef(pyc_greenlet_adopt(st, (PyObject *)p));
+    }
+    return pyc_greenlet_adopt(st, (PyObject *)p);
 }
 
 static int greenlet_set_parent_attr(PyObject *self, PyObject *value, void *c)

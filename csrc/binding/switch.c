@@ -220,6 +220,8 @@ static pyc_thread *lineage_thread(pyc_fiber *f)
     return NULL;
 }
 
+pyc_thread *pyc_owner_thread(pyc_fiber *f) { return lineage_thread(f); }
+
 /* "thread 140213 (Thread-3)": the name from threading, if it has one. */
 static PyObject *describe_thread(unsigned long ident)
 {
@@ -247,7 +249,7 @@ static PyObject *describe_thread(unsigned long ident)
 static void wrong_thread(pyc_thread *th, pyc_thread *owner, int greenlet)
 {
     PyObject *exc = th->mstate->FiberError;
-    int ended = !owner || !owner->alive;
+    int ended = !owner || !PYC_LOAD(&owner->alive);
     if (greenlet && ended) {
         PyErr_SetString(exc, "cannot switch to a different thread (which happens to have exited)");
     } else if (greenlet) {
