@@ -135,3 +135,20 @@ needs_rlimit_as = pytest.mark.skipif(
     not rlimit_as_enforced(),
     reason=rlimit_as_unenforced_reason() or "RLIMIT_AS is enforced",
 )
+
+
+@functools.lru_cache(maxsize=None)
+def cffi_unavailable_reason():
+    """None when cffi imports, else why not.  cffi 2.x refuses to build on
+    free-threaded CPython 3.13 ("Upgrade to free-threaded 3.14"), so that
+    interpreter runs without it; anywhere else a missing cffi is reported
+    as such (the test extra installs it)."""
+    try:
+        import cffi  # noqa: F401
+    except ImportError as e:
+        import sysconfig
+
+        if sysconfig.get_config_var("Py_GIL_DISABLED") and sys.version_info[:2] == (3, 13):
+            return "cffi does not support free-threaded CPython 3.13 (it cannot be installed): " + str(e)
+        return "cffi is not installed: " + str(e)
+    return None

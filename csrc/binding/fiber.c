@@ -369,17 +369,19 @@ static int set_run(pyc_fiber *f, PyObject *run)
     return 0;
 }
 
-/* Free-threaded builds: another live thread may start, switch or resume
- * this fiber at any moment, so its saved state (frames, context) and its
- * links cannot be read or changed from here without a lock on every
+/* Free-threaded builds: another live thread may switch to or resume this
+ * started fiber at any moment, so its saved state (frames, context) and
+ * its links cannot be read or changed from here without a lock on every
  * switch, which pycoro does not take.  With the GIL nothing switches
- * meanwhile.  Orphans and finished fibers never change again. */
+ * meanwhile.  Orphans and finished fibers never change again; an unstarted
+ * fiber belongs to whichever thread starts it (gevent's threadpool gives a
+ * greenlet made by the hub to a worker thread), its fields change only in
+ * the object's critical section or as it starts. */
 static int owned_elsewhere(pyc_fiber *f)
 {
-    if (!PYC_FREE_THREADED || pyc_fiber_is_dead(f) || PYC_LOAD(&f->orphaned))
+    if (!PYC_FREE_THREADED || !f->thread || pyc_fiber_is_dead(f) || PYC_LOAD(&f->orphaned))
         return 0;
-    pyc_thread *owner = pyc_owner_thread(f);
-    return owner && owner != pyc_tl_thread && PYC_LOAD(&owner->alive);
+    return f->thread != pyc_tl_thread && PYC_LOAD(&f->thread->alive);
 }
 
 static int set_parent(pyc_module_state *st, PyFiber *self, PyObject *value)

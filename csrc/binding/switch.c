@@ -220,8 +220,6 @@ static pyc_thread *lineage_thread(pyc_fiber *f)
     return NULL;
 }
 
-pyc_thread *pyc_owner_thread(pyc_fiber *f) { return lineage_thread(f); }
-
 /* "thread 140213 (Thread-3)": the name from threading, if it has one. */
 static PyObject *describe_thread(unsigned long ident)
 {

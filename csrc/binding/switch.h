@@ -42,8 +42,6 @@ int pyc_park_throw(pyc_thread *th, PyObject *typ, PyObject *val, PyObject *tb);
  * started ancestor -- and not be in its own finalizer.  0, or -1 with
  * FiberError naming both threads (or saying the other one has ended). */
 int pyc_check_switchable(pyc_thread *th, pyc_fiber *f, const char *finalizing_msg);
-/* The thread `f` belongs to (as above), NULL for none. */
-pyc_thread *pyc_owner_thread(pyc_fiber *f);
 
 /* Switch from the running fiber to `target` (checked with
  * pyc_check_switchable) with the parked payload.  Returns what this fiber
