@@ -42,13 +42,13 @@ if [ "${1:-}" = --inner ]; then
     FT=$("$VPY" -c 'import sysconfig; print(int(bool(sysconfig.get_config_var("Py_GIL_DISABLED"))))')
     if [ "$FT" = 1 ]; then
         # see the top: what installs on free-threaded 3.13
-        "$VPY" -m pip install -q build setuptools wheel pytest 'hypothesis<6.140' 'greenlet<3.5' pytest-benchmark
+        "$VPY" -m pip install -q build setuptools wheel pytest 'hypothesis<6.140' 'greenlet<3.5' pytest-benchmark coverage
         if ! "$VPY" -m pip install -q cffi >"$W/cffi.log" 2>&1; then
             echo "cffi does not install on this version (the core's cffi tests skip):"
             grep -m1 -i "cffi does not support" "$W/cffi.log" || tail -2 "$W/cffi.log"
         fi
     else
-        "$VPY" -m pip install -q build setuptools wheel pytest cffi hypothesis greenlet pytest-benchmark
+        "$VPY" -m pip install -q build setuptools wheel pytest cffi hypothesis greenlet pytest-benchmark coverage
     fi
     if ! "$VPY" -m pip install -q gevent >"$W/gevent.log" 2>&1; then
         echo "gevent does not install on this version (its tests skip):"; tail -3 "$W/gevent.log"

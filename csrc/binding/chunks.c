@@ -10,8 +10,9 @@
  * object allocator's arenas) goes straight to the allocator that was
  * installed before.  The allocator is process-wide: with the GIL it is
  * called with the GIL held; on free-threaded builds any thread calls it at
- * any time, so the cache and the reserve are under a pyc_lock (pystate.h: a
- * spinlock held for a pop or a push, never across a call).  It is installed when
+ * any time, so the cache, the reserve and the heap list are under a
+ * pyc_lock (pystate.h: a spinlock held for a pop, a push or a search,
+ * never across a call into an allocator).  It is installed when
  * a thread first uses pycoro; from then on it serves every data-stack
  * chunk of the process (greenlet's included), which is why the benchmarks
  * measure greenlet's allocation-bound workloads in processes of their own.
@@ -30,7 +31,7 @@ static PyObjectArenaAllocator underlying;
 static void *cache[CACHE_MAX];
 static int cached;
 static int installed;
-static pyc_lock lock;             /* cache, cached, reserve, reserved */
+static pyc_lock lock;             /* every list of this file */
 
 /* CPython 3.11 cannot survive a failed frame push in its specialized call
  * instructions (CALL_PY_EXACT_ARGS, CALL_PY_WITH_DEFAULTS...): _PyFrame_Push
@@ -51,19 +52,58 @@ static pyc_lock lock;             /* cache, cached, reserve, reserved */
 static void *reserve[RESERVE_MAX + 1];
 static int reserved;
 
-/* obmalloc's arena size on 64-bit builds (ARENA_BITS 20, 3.11-3.14). */
-#define OBMALLOC_ARENA_SIZE (1024 * 1024)
+/* When the arena allocator (mmap) cannot give a data-stack chunk, malloc
+ * may still have one: memory that dropped objects and fibers gave back to
+ * the heap stays in the process (it does not lower the address space an
+ * RLIMIT_AS counts), so after a MemoryError, dropping fibers makes room
+ * only for malloc.  Such chunks are listed here, to be freed with free()
+ * (never cached): a rare path, taken only when memory has run out. */
+#define HEAP_MAX 4096
+static void *heap_chunks[HEAP_MAX];
+static int heap_count;
 
-/* Is `size` one that only the data stack asks for?  CPython's push_chunk
- * asks for DATA_STACK_CHUNK_SIZE doubled until the frame fits; obmalloc asks
- * for whole arenas.  Only a frame of over 100,000 slots would need a chunk
- * of exactly an arena's size. */
-static int is_data_stack_size(size_t size)
+static void *heap_chunk_alloc(size_t size)
 {
-    return size >= CHUNK_SIZE && size != OBMALLOC_ARENA_SIZE && (size & (size - 1)) == 0;
+    if (PYC_LOAD(&heap_count) == HEAP_MAX)
+        return NULL;
+    void *p = PyMem_RawMalloc(size);
+    if (!p)
+        return NULL;
+    int listed = 0;
+    pyc_lock_acquire(&lock);
+    if (heap_count < HEAP_MAX) {
+        heap_chunks[heap_count] = p;
+        PYC_STORE(&heap_count, heap_count + 1);
+        listed = 1;
+    }
+    pyc_lock_release(&lock);
+    if (!listed) {                       /* another thread filled the list */
+        PyMem_RawFree(p);
+        return NULL;
+    }
+    return p;
 }
 
-/* Pop from one of the stacks above, NULL if empty. */
+/* 1 if `ptr` was one of heap_chunk_alloc's (now freed), else 0. */
+static int heap_chunk_free(void *ptr)
+{
+    int found = 0;
+    pyc_lock_acquire(&lock);
+    for (int i = heap_count - 1; i >= 0; i--) {
+        if (heap_chunks[i] == ptr) {
+            heap_chunks[i] = heap_chunks[heap_count - 1];
+            PYC_STORE(&heap_count, heap_count - 1);
+            found = 1;
+            break;
+        }
+    }
+    pyc_lock_release(&lock);
+    if (found)
+        PyMem_RawFree(ptr);
+    return found;
+}
+
+/* Pop from the cache or the reserve, NULL if empty. */
 static void *pop(void **stack, int *n)
 {
     void *p = NULL;
@@ -74,7 +114,7 @@ static void *pop(void **stack, int *n)
     return p;
 }
 
-/* Push onto it: 0, or -1 if it holds `max` already. */
+/* Push onto one: 0, or -1 if it holds `max` already. */
 static int push(void **stack, int *n, int max, void *p)
 {
     int rc = -1;
@@ -87,6 +127,18 @@ static int push(void **stack, int *n, int max, void *p)
     return rc;
 }
 
+/* obmalloc's arena size on 64-bit builds (ARENA_BITS 20, 3.11-3.14). */
+#define OBMALLOC_ARENA_SIZE (1024 * 1024)
+
+/* Is `size` one that only the data stack asks for?  CPython's push_chunk
+ * asks for DATA_STACK_CHUNK_SIZE doubled until the frame fits; obmalloc asks
+ * for whole arenas.  Only a frame of over 100,000 slots would need a chunk
+ * of exactly an arena's size. */
+static int is_data_stack_size(size_t size)
+{
+    return size >= CHUNK_SIZE && size != OBMALLOC_ARENA_SIZE && (size & (size - 1)) == 0;
+}
+
 static void *cached_alloc(void *ctx, size_t size)
 {
     (void)ctx;
@@ -94,6 +146,8 @@ static void *cached_alloc(void *ctx, size_t size)
     if (p)
         return p;
     p = underlying.alloc(underlying.ctx, size);
+    if (!p && is_data_stack_size(size))
+        p = heap_chunk_alloc(size);
     if (!p && RESERVE_MAX > 0 && size == CHUNK_SIZE && (p = pop(reserve, &reserved)) != NULL) {
         PyThreadState_SetAsyncExc((unsigned long)PyThread_get_thread_ident(), PyExc_MemoryError);
         return p;
@@ -113,6 +167,8 @@ static void *cached_alloc(void *ctx, size_t size)
 static void cached_free(void *ctx, void *ptr, size_t size)
 {
     (void)ctx;
+    if (PYC_LOAD(&heap_count) > 0 && is_data_stack_size(size) && heap_chunk_free(ptr))
+        return;
     if (size == CHUNK_SIZE && ((RESERVE_MAX > 0 && push(reserve, &reserved, RESERVE_MAX, ptr) == 0)
                                || push(cache, &cached, CACHE_MAX, ptr) == 0))
         return;

@@ -11,10 +11,24 @@ static Py_ssize_t main_fibers;
 
 Py_ssize_t pyc_main_fiber_count(void) { return __atomic_load_n(&main_fibers, __ATOMIC_RELAXED); }
 
-static pyc_module_state *state_of_type(PyTypeObject *tp)
+/* The module state of a type that derives from Fiber.  Not
+ * PyType_GetModuleByDef: from 3.13 it looks only at heap types' MROs
+ * (assuming a static type never derives from a heap type), and gevent's
+ * Cython classes are static types deriving from our heap greenlet type. */
+pyc_module_state *pyc_state_of_type(PyTypeObject *tp)
 {
-    PyObject *m = PyType_GetModuleByDef(tp, &pyc_module_def);
-    return m ? (pyc_module_state *)PyModule_GetState(m) : NULL;
+    PyObject *mro = tp->tp_mro;
+    Py_ssize_t n = mro ? PyTuple_GET_SIZE(mro) : 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE))
+            continue;
+        PyObject *m = ((PyHeapTypeObject *)t)->ht_module;
+        if (m && PyModule_GetDef(m) == &pyc_module_def)
+            return (pyc_module_state *)PyModule_GetState(m);
+    }
+    PyErr_Format(PyExc_TypeError, "'%s' does not derive from pycoro.Fiber", tp->tp_name);
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -263,14 +277,15 @@ static int fiber_traverse(PyFiber *self, visitproc visit, void *arg)
     Py_VISIT(f->call.value);
     Py_VISIT(f->call.kwargs);
     /* A suspended fiber alone owns its frames, so cycles through them are
-     * collected: by a collection in its own thread (then unwound there by
-     * its finalizer), or anywhere for an orphan (then released).  Another
-     * live thread's fibers keep what they hold until that thread collects,
-     * so a fiber's finally blocks run when its own thread's collections
-     * say, not when another thread's do.  A main fiber's frames are its
-     * thread's bottom, kept alive by the thread itself. */
-    if (f->core.state == PC_SUSPENDED && !f->is_main
-        && (f->orphaned || f->thread == pyc_tl_thread))
+     * collected, whichever thread collects: its finalizer unwinds it there
+     * if that is its own thread, else hands it to its thread (unwound at
+     * that thread's next switch, collection's end, or exit), and an orphan
+     * is released.  (Visiting only in the owner's collections leaked: a
+     * thread running gc.collect() in a loop promoted every other thread's
+     * cycles to the oldest generation and reset the counters that would
+     * have started the owner's own full collection.)  A main fiber's frames
+     * are its thread's bottom, kept alive by the thread itself. */
+    if (f->core.state == PC_SUSPENDED && !f->is_main)
         return pyc_pystate_traverse(&f->pystate, visit, arg);
     return 0;
 }
@@ -434,7 +449,7 @@ static PyObject *fiber_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     (void)args;
     (void)kwds;
-    pyc_module_state *st = state_of_type(type);
+    pyc_module_state *st = pyc_state_of_type(type);
     if (!st)
         return NULL;
     pyc_thread *th = pyc_get_thread(st);
@@ -456,7 +471,7 @@ static int fiber_init(PyFiber *self, PyObject *args, PyObject *kwds)
     if (run != Py_None && set_run(self->impl, run) < 0)
         return -1;
     if (parent != Py_None) {
-        pyc_module_state *st = state_of_type(Py_TYPE(self));
+        pyc_module_state *st = pyc_state_of_type(Py_TYPE(self));
         if (!st || set_parent(st, self, parent) < 0)
             return -1;
     }
@@ -477,7 +492,7 @@ static pyc_thread *switching_thread(PyFiber *self, const char *finalizing_msg)
 {
     pyc_thread *th = pyc_tl_thread;
     if (!th) {
-        pyc_module_state *st = state_of_type(Py_TYPE(self));
+        pyc_module_state *st = pyc_state_of_type(Py_TYPE(self));
         if (!st || !(th = pyc_get_thread(st)))
             return NULL;
     } else if (PYC_LOAD(&th->has_pending)) {
@@ -576,7 +591,7 @@ int pyc_fiber_set_run(PyObject *fiber, PyObject *run)
 
 int pyc_fiber_set_parent(PyObject *fiber, PyObject *parent)
 {
-    pyc_module_state *st = state_of_type(Py_TYPE(fiber));
+    pyc_module_state *st = pyc_state_of_type(Py_TYPE(fiber));
     return st ? set_parent(st, (PyFiber *)fiber, parent) : -1;
 }
 

@@ -18,6 +18,10 @@ extern PyType_Spec pyc_fiber_spec;
 /* The module's definition (module.c), by which a type finds its state. */
 extern struct PyModuleDef pyc_module_def;
 
+/* The module state a type deriving from Fiber belongs to (walks its MRO,
+ * static C/Cython subclasses included); NULL with TypeError otherwise. */
+pyc_module_state *pyc_state_of_type(PyTypeObject *tp);
+
 /* This thread's record, made with its main fiber on first use.  NULL with
  * an exception.  Also unwinds the fibers other threads handed over. */
 pyc_thread *pyc_get_thread(pyc_module_state *st);

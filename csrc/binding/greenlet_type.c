@@ -65,11 +65,6 @@ PyObject *pyc_greenlet_getcurrent(pyc_module_state *st)
 /* ------------------------------------------------------------------ */
 /* the type: construction and `parent` with greenlet's rules            */
 
-static pyc_module_state *state_of_type(PyTypeObject *tp)
-{
-    PyObject *m = PyType_GetModuleByDef(tp, &pyc_module_def);
-    return m ? (pyc_module_state *)PyModule_GetState(m) : NULL;
-}
 
 /* g.parent = value, greenlet's checks and words first. */
 static int greenlet_set_parent(pyc_module_state *st, PyObject *self, PyObject *value)
@@ -98,7 +93,7 @@ static PyObject *greenlet_get_parent_attr(PyObject *self, void *c)
     PyFiber *p = pyc_fiber_get_parent(self);
     if (!p)
         Py_RETURN_NONE;
-    pyc_module_state *st = state_of_type(Py_TYPE(self));
+    pyc_module_state *st = pyc_state_of_type(Py_TYPE(self));
     if (!st) {
         Py_DECREF(p);
         return NULL;
@@ -109,7 +104,7 @@ static PyObject *greenlet_get_parent_attr(PyObject *self, void *c)
 static int greenlet_set_parent_attr(PyObject *self, PyObject *value, void *c)
 {
     (void)c;
-    pyc_module_state *st = state_of_type(Py_TYPE(self));
+    pyc_module_state *st = pyc_state_of_type(Py_TYPE(self));
     return st ? greenlet_set_parent(st, self, value) : -1;
 }
 
@@ -125,7 +120,7 @@ static int greenlet_init(PyObject *self, PyObject *args, PyObject *kwds)
     if (run && pyc_fiber_set_run(self, run) < 0)
         return -1;
     if (parent && parent != Py_None) {
-        pyc_module_state *st = state_of_type(Py_TYPE(self));
+        pyc_module_state *st = pyc_state_of_type(Py_TYPE(self));
         if (!st || greenlet_set_parent(st, self, parent) < 0)
             return -1;
     }
@@ -135,7 +130,7 @@ static int greenlet_init(PyObject *self, PyObject *args, PyObject *kwds)
 static PyGetSetDef greenlet_getset[] = {
     {"parent", greenlet_get_parent_attr, greenlet_set_parent_attr,
      "The greenlet that receives run()'s result or exception.", NULL},
-    {NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 /* Py_tp_dealloc is filled with Fiber's own in pyc_greenlet_add: a type

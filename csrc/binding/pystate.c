@@ -96,19 +96,20 @@
 #define Py_BUILD_CORE 1
 #if PYC_PY314
 #  include "internal/pycore_interpframe.h"
+#  include "internal/pycore_frame.h"      /* struct _frame (PyFrameObject) */
 #else
 #  include "internal/pycore_frame.h"
 #endif
 #if PYC_FREE_THREADED
-   /* its debug-build helpers have parameters unused in release builds */
+   /* their debug-build helpers have parameters unused in release builds */
 #  pragma GCC diagnostic push
 #  pragma GCC diagnostic ignored "-Wunused-parameter"
 #  include "internal/pycore_critical_section.h"
-#  pragma GCC diagnostic pop
 #  if PYC_PY314
 #    include "internal/pycore_tstate.h"
 #    include "internal/pycore_stackref.h"
 #  endif
+#  pragma GCC diagnostic pop
 #endif
 #undef Py_BUILD_CORE
 
@@ -186,6 +187,14 @@ _Static_assert(sizeof(_PyCFrame) <= sizeof(pyc_entry_frame), "pyc_entry_frame to
 #endif
 
 #define S(s) ((saved_state *)(s)->opaque)
+
+/* The switch's hint of the top frame's value-stack depth (3.11-3.13; from
+ * 3.14 the interpreter records stackpointer itself). */
+#if PYC_PY314
+#  define TOP_HINT(s) ((PyObject *const *)NULL)
+#else
+#  define TOP_HINT(s) ((s)->stack_top)
+#endif
 
 #if PYC_CFRAME
 #  define CURRENT_FRAME(ts) ((ts)->cframe->current_frame)
@@ -763,7 +772,7 @@ int pyc_pystate_traverse(pyc_pystate *ps, visitproc visit, void *arg)
         PyCodeObject *code = frame_code(f);
         if (!code)
             continue;
-        int n = frame_slots(f == s->top ? s->stack_top : NULL, f, code);
+        int n = frame_slots(f == s->top ? TOP_HINT(s) : NULL, f, code);
         for (int i = 0; i < n; i++)
             Py_VISIT(SLOT_REF(f->localsplus[i]));
     }
@@ -828,7 +837,7 @@ void pyc_pystate_discard(pyc_pystate *ps, int release_frames)
 {
     saved_state *s = S(ps);
     _PyInterpreterFrame *top = s->top;
-    PyObject *const *hint = s->stack_top;      /* the top frame's stack depth */
+    PyObject *const *hint = TOP_HINT(s);      /* the top frame's stack depth */
     _PyStackChunk *chunk = s->datastack_chunk;
     PyObject *exc = s->exc_value, *context = s->context;
     s->top = NULL;                       /* no introspection from now on */

@@ -1,6 +1,7 @@
 """Regression tests for the hostile cases of issue 14: a tracer that switches,
 unbounded nesting of fiber starts, long chains of dead fibers, and a data
 stack that cannot grow under a real memory limit."""
+import resource
 import subprocess
 import sys
 import textwrap
@@ -19,12 +20,20 @@ def tracer_off():
     pycoro.settrace(None)
 
 
-def run_child(code, *, limits="", timeout=120):
+def run_child(code, *, limits="", stack_kib=None, timeout=120):
     """Run `code` in a fresh interpreter, optionally under resource limits
-    set first (a statement, e.g. setting RLIMIT_AS).  Returns (rc, out, err)."""
+    set first (a statement, e.g. setting RLIMIT_AS) and with RLIMIT_STACK set
+    before the interpreter starts (stack_kib: CPython 3.14 reads its thread's
+    stack bounds once, at start, so a limit lowered later is not seen: only
+    one set before exec is the stack the program really has).  Returns
+    (rc, out, err)."""
     src = "import resource\n" + textwrap.dedent(limits) + "\n" + textwrap.dedent(code)
+
+    def preexec():
+        resource.setrlimit(resource.RLIMIT_STACK, (stack_kib << 10, stack_kib << 10))
+
     p = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True,
-                       timeout=timeout)
+                       timeout=timeout, preexec_fn=preexec if stack_kib else None)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -191,7 +200,7 @@ def test_dropping_a_long_parent_chain_does_not_overflow_the_c_stack():
             cur = Fiber(lambda: None, cur)   # cur's parent is the previous one
         del root, cur                        # frees 20,001 fibers in a chain
         print("ok")
-        """, limits="resource.setrlimit(resource.RLIMIT_STACK, (256 << 10, 256 << 10))")
+        """, stack_kib=256)
     assert (rc, out.strip()) == (0, "ok"), err
 
 
@@ -226,9 +235,48 @@ def test_exhausted_data_stack_raises_memory_error_not_system_error(depth):
             fibers.pop()
         gc.collect()
         assert Fiber(lambda: 5).switch() == 5
+        # still under the limit: a fiber that needs a new 16 KiB data-stack
+        # chunk, which the dropped fibers' memory (malloc heap) must provide
+        def deep(n):
+            return deep(n - 1) if n else 7
+        assert Fiber(deep).switch(100) == 7
         print(outcome, n > 1000)
         """ % depth)
     assert (rc, out.strip()) == (0, "MemoryError True"), err
+
+
+@needs_rlimit_as
+def test_memory_freed_to_the_heap_serves_a_new_fiber_under_the_limit():
+    # After a MemoryError, what a program drops goes back to malloc's heap,
+    # which does not lower the address space RLIMIT_AS counts: a new fiber
+    # whose frames need a fresh 16 KiB data-stack chunk (CPython maps those
+    # with mmap) could not start, however much was dropped.  chunks.c falls
+    # back to malloc then.
+    rc, out, err = run_child("""
+        import gc
+        from pycoro import Fiber
+        def vmsize():
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmSize:"):
+                        return int(line.split()[1]) << 10
+        lim = vmsize() + (64 << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (lim, resource.RLIM_INFINITY))
+        blocks = []
+        try:
+            while True:
+                blocks.append(bytearray(4000))      # malloc'd, not arena memory
+        except MemoryError:
+            pass
+        n = len(blocks)
+        for i in range(n // 4, 3 * n // 4):
+            blocks[i] = None                        # the middle: the heap cannot shrink
+        gc.collect()
+        def deep(n):
+            return deep(n - 1) if n else 7
+        print(Fiber(deep).switch(100), n > 1000)
+        """)
+    assert (rc, out.split()) == (0, ["7", "True"]), err
 
 
 # ------------------------------------------------------------- switching inside a collection

@@ -387,6 +387,56 @@ def test_dropped_foreign_fiber_is_killed_by_its_thread(trigger):
     assert len(log) == (1 if trigger == "thread_end" else 2)
 
 
+def test_cycle_through_another_threads_fiber_is_collected_by_any_thread():
+    # A thread running gc.collect() in a loop must collect the garbage
+    # cycles of other threads' suspended fibers (the soak lane's leak: it
+    # promoted them to the oldest generation instead, and their own thread
+    # never ran the full collection that could free them).  The fibers are
+    # unwound in their own thread, at its next switch.
+    where, alive = [], []
+    made, collected = threading.Event(), threading.Event()
+
+    class Node:
+        def __init__(self):
+            alive.append(1)
+
+        def __del__(self):
+            alive.pop()
+
+    def body():
+        main = current()
+        for _ in range(5):
+            node = Node()
+
+            def hold(node=node):
+                buf = [node]            # node -> fiber -> frame -> node
+                try:
+                    main.switch(len(buf))
+                finally:
+                    where.append(threading.current_thread().name)
+            node.fiber = Fiber(hold)
+            node.fiber.switch()
+        node = hold = None
+        made.set()
+        collected.wait()
+        where.append("before switch")
+        Fiber(lambda: None).switch()
+        where.append("after switch")
+
+    gc.disable()                        # only the collection below collects
+    try:
+        t = threading.Thread(target=body, name="owner")
+        t.start()
+        made.wait()
+        gc.collect()
+        collected.set()
+        t.join()
+    finally:
+        gc.enable()
+    assert where == ["before switch"] + ["owner"] * 5 + ["after switch"]
+    assert alive == []
+
+
 def test_fiber_surviving_its_kill_is_killed_again_when_dropped_again():
     main = current()
     hub = Fiber(lambda: None)

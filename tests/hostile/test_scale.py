@@ -7,7 +7,8 @@ import subprocess
 import sys
 import textwrap
 
-from tests.platform_support import needs_rlimit_as, needs_subprocess, scaled
+from tests.platform_support import (needs_plain_allocator, needs_rlimit_as, needs_subprocess,
+                                    scaled)
 
 
 def run(code, *args, timeout=600):
@@ -18,6 +19,7 @@ def run(code, *args, timeout=600):
 
 
 @needs_subprocess
+@needs_plain_allocator
 def test_a_million_fibers_created_suspended_and_freed():
     out = run("""
         import ctypes, gc, sys

@@ -85,9 +85,14 @@ def draw_op(rng):
 WITHOUT = set()        # --without: operation kinds left out
 
 
-def run_episode(rng, foreign):
+def run_episode(rng, foreign, barrier=None):
     """One graph: 3 fibers, up to EPISODE_MAX operations, then finish (every
-    fiber ended, nothing left alive).  Returns (operations, tracer calls)."""
+    fiber ended, nothing left alive).  Returns (operations, tracer calls).
+
+    With `barrier` (threads running their graphs at once) the graph does
+    not collect until every thread has done its operations: any thread's
+    collection collects every thread's garbage cycles (each fiber unwound
+    later, in its own thread), which a per-thread model cannot predict."""
     w = World()
     for _ in range(3):
         w.new_fiber()
@@ -98,7 +103,7 @@ def run_episode(rng, foreign):
         for _ in range(rng.randint(1, EPISODE_MAX)):
             op = draw_op(rng)
             n += 1
-            if op[0] in WITHOUT:
+            if op[0] in WITHOUT or (barrier is not None and op[0] == "collect"):
                 continue
             if op[0] == "trace":
                 tracer = None if tracer else Tracer()
@@ -108,7 +113,13 @@ def run_episode(rng, foreign):
                     w.apply(("foreign", foreign[0]))
             else:
                 w.apply(op)
+        if barrier is not None:
+            barrier.wait()
         w.finish()
+    except BaseException:
+        if barrier is not None:
+            barrier.abort()             # the other threads stop waiting
+        raise
     finally:
         pycoro.settrace(None)
     return n, tracer.calls if tracer else 0
@@ -124,9 +135,13 @@ def threaded_episode(seed, k, counts):
     errors = []
     mine = Fiber(lambda: None)         # a fiber of this thread, for "foreign"
 
+    barrier = threading.Barrier(counts["threads"])
+
     def body(t):
         try:
-            add(counts, run_episode(random.Random(f"{seed}:{k}:{t}"), [mine]))
+            add(counts, run_episode(random.Random(f"{seed}:{k}:{t}"), [mine], barrier))
+        except threading.BrokenBarrierError:
+            pass                        # another thread failed: its error is reported
         except BaseException as e:
             errors.append((t, e))
     ts = [threading.Thread(target=body, args=(t,)) for t in range(counts["threads"])]
