@@ -82,39 +82,50 @@ def test_cross_thread_switch_and_throw_raise_while_the_owner_switches():
     assert box["f"].dead
 
 
+@needs_subprocess
 def test_switch_inside_a_critical_section_releases_it_for_other_fibers():
     # list.sort holds the list's critical section (free-threaded builds) while
     # it calls the key function.  The key switches away; the fiber switched to
     # appends to the same list (its critical section must be free, not held
-    # by the suspended sort) and sleeps (detaching the thread state walks the
-    # thread's chain of critical sections: the sort's records, on the
-    # suspended fiber's stack, must not be in it).  On resuming, the sort
-    # takes its lock back and, as with the GIL, reports the change.
-    import time
+    # by the suspended sort: else this deadlocks) and sleeps (detaching the
+    # thread state walks the thread's chain of critical sections: the sort's
+    # records, on the suspended fiber's stack, must not be in it).  On
+    # resuming, the sort takes its lock back and, as with the GIL, reports
+    # the change.  In a child, so that a deadlock fails instead of hanging.
+    code = textwrap.dedent("""
+        import time
+        from pycoro import Fiber, current
 
-    lst = list(range(20, 0, -1))
-    main = current()
+        lst = list(range(20, 0, -1))
+        main = current()
 
-    def key(x):
-        main.switch("in key")
-        return x
+        def key(x):
+            main.switch("in key")
+            return x
 
-    def sorter():
-        try:
-            lst.sort(key=key)
-        except ValueError as e:
-            return str(e)
-        return "sorted"
+        def sorter():
+            try:
+                lst.sort(key=key)
+            except ValueError as e:
+                return str(e)
+            return "sorted"
 
-    f = Fiber(sorter)
-    assert f.switch() == "in key"
-    lst.append(0)
-    time.sleep(0)
-    out = f.switch()
-    while out == "in key":
+        f = Fiber(sorter)
+        assert f.switch() == "in key"
+        lst.append(0)
         time.sleep(0)
         out = f.switch()
-    assert out == "list modified during sort"
+        while out == "in key":
+            time.sleep(0)
+            out = f.switch()
+        print(out)
+        """)
+    try:
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("deadlock: the suspended sort still holds the list's critical section")
+    assert (p.returncode, p.stdout.strip()) == (0, "list modified during sort"), p.stderr
 
 
 class _Counter:
