@@ -51,7 +51,7 @@ def test_compiled_gevent_greenlets_spawn_sleep_join_kill():
         from gevent import _gevent_cgreenlet
         assert greenlet.__name__ == "pycoro.compat.greenlet"
         assert _gevent_cgreenlet.Greenlet.__mro__[1] is greenlet.greenlet
-        assert _gevent_cgreenlet.Greenlet.__basicsize__ > G.greenlet.__basicsize__     # its fields after ours
+        assert _gevent_cgreenlet.Greenlet.__basicsize__ > greenlet.greenlet.__basicsize__     # its fields after ours
         def body(i):
             for _ in range(3):
                 gevent.sleep(0)
