@@ -5,6 +5,7 @@ limit, never a crash, and the fibers that fit switch correctly.  Each runs in
 a child process.  Calls pycoro and the standard library."""
 import subprocess
 import sys
+import sysconfig
 import textwrap
 
 from tests.platform_support import (needs_plain_allocator, needs_rlimit_as, needs_subprocess,
@@ -67,8 +68,16 @@ def test_a_million_fibers_created_suspended_and_freed():
           % tuple(x / 2**20 for x in (before, peak, after_free, after_trim, again)))
     assert live == 1                            # only main
     assert peak - before > n * 500              # they did exist (>= 500 B each)
-    assert after_trim - before < 64 << 20       # all of it went back
-    assert again - before < (peak - before) // 5
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        # Every allocation of a free-threaded build comes from mimalloc,
+        # which keeps freed pages for reuse (malloc_trim does not reach it;
+        # measured on 3.13t: 1.4 of 2.4 GB still resident after the free).
+        # What must hold: they are reused, the second round barely grows
+        # (a leak would grow it by a tenth of the first round).
+        assert again - after_trim < (peak - before) // 30
+    else:
+        assert after_trim - before < 64 << 20   # all of it went back
+        assert again - before < (peak - before) // 5
 
 
 @needs_rlimit_as
