@@ -32,6 +32,9 @@ from .hub import (
     spawn,
     spawn_later,
     timeout,
+    max_threads,
+    signal_receiver,
+    to_thread,
     wait_readable,
     wait_writable,
 )
@@ -62,6 +65,6 @@ __all__ = [
     "BoundedSemaphore", "Cancelled", "Channel", "ChannelClosed", "Condition",
     "Deadlock", "Event", "Hub", "Lock", "Queue", "RLock", "Semaphore", "Task",
     "TaskGroup", "Timeout", "current_task", "get_hub", "move_on_after", "run",
-    "select", "shield", "sleep", "spawn", "spawn_later", "timeout", "wait",
+    "select", "shield", "sleep", "spawn", "spawn_later", "timeout", "max_threads", "signal_receiver", "to_thread", "wait",
     "wait_readable", "wait_writable",
 ]

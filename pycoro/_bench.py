@@ -69,6 +69,10 @@ class Sizes:
         self.gevent_sleep_rounds = self.n(20 if q else 50)
         self.gevent_spawn = self.n(10_000)
         self.gevent_echo_messages = self.n(20 if q else 100)
+        # pycoro.net loopback echo against other servers (fresh processes, C load generator)
+        self.net_requests = self.n(20_000 if q else 100_000, minimum=200)
+        self.net_repeat = rep(3 if q else 7)
+        self.net_idle = self.n(2_000 if q else 10_000, minimum=50)
 
     def n(self, base, minimum=10):
         return max(minimum, int(base * self.scale))
@@ -355,6 +359,47 @@ def m_gevent_echo(ctx):
                        connections=100, messages=ctx.sizes.gevent_echo_messages)
 
 
+def _net_echo_row(ctx, other, size):
+    from . import _bench_net
+    why = _bench_net.missing(other) or _bench_net.missing("pycoro")
+    if why:
+        return {"skipped": why}
+    z = ctx.sizes
+    s, b = [], []
+    for r in range(z.net_repeat):
+        order = ("pycoro", other) if r % 2 == 0 else (other, "pycoro")
+        for impl in order:
+            ctx.progress.step("echo %d B: %s (%d/%d)" % (size, impl, r + 1, z.net_repeat))
+            (s if impl == "pycoro" else b).append(_bench_net.sample(impl, size, z.net_requests))
+            ctx.progress.advance()
+    row = _ratio_row(s, b, size=size, connections=100, requests=z.net_requests, other=other)
+    row["detail"]["requests_per_second"] = {"pycoro": 1e9 / row["subject"], other: 1e9 / row["baseline"]}
+    return row
+
+
+def _net_echo_measure(other, size, target):
+    label = {"asyncio": "asyncio streams", "gevent": "gevent StreamServer",
+             "uvloop": "asyncio+uvloop", "trio": "trio"}[other]
+    return Measure("net_echo_%s_%s" % ("64" if size == 64 else "4k", other),
+                   "net: echo 100 conns %s, per request, vs %s" % ("64 B" if size == 64 else "4 KiB", label),
+                   "ns", target, "ratio", 2, lambda ctx: _net_echo_row(ctx, other, size))
+
+
+def m_net_idle(ctx):
+    from . import _bench_net
+    z = ctx.sizes
+    out = {}
+    for impl in _bench_net.IMPLS:
+        if _bench_net.missing(impl):
+            continue
+        ctx.progress.step("idle connections: %s" % impl)
+        out[impl] = _bench_net.rss_idle(impl, z.net_idle)
+        ctx.progress.advance()
+    return {"subject": out["pycoro"], "baseline": None, "value": out["pycoro"], "works": True,
+            "title": "net: server RSS per idle connection (%s connections)" % format(z.net_idle, ","),
+            "detail": {"bytes_per_connection": out, "connections": z.net_idle}}
+
+
 def measures(sizes):
     z = sizes
     return [
@@ -380,6 +425,16 @@ def measures(sizes):
                 0.5, "ratio", 2 * z.gevent_repeat, m_gevent_spawn_join),
         Measure("gevent_echo", "gevent: loopback echo, 100 connections, per message", "ns",
                 1.0, "ratio", 2 * z.gevent_repeat, m_gevent_echo),
+        # issue 18's goals: at least asyncio's and gevent's requests/s (ns ratio <= 1),
+        # at least 0.8x uvloop's (ns ratio <= 1.25)
+        _net_echo_measure("asyncio", 64, 1.0),
+        _net_echo_measure("gevent", 64, 1.0),
+        _net_echo_measure("uvloop", 64, 1.25),
+        _net_echo_measure("trio", 64, 1.0),
+        _net_echo_measure("asyncio", 4096, 1.0),
+        _net_echo_measure("gevent", 4096, 1.0),
+        _net_echo_measure("uvloop", 4096, 1.25),
+        Measure("net_idle", "net: server RSS per idle connection", "B", None, "works", 3, m_net_idle),
     ]
 
 

@@ -36,7 +36,9 @@ from ._hub._errors import (
 from ._hub._io import wait_readable, wait_writable
 from ._hub._run import Hub, current_task, get_hub, run, spawn, spawn_later
 from ._hub._scopes import move_on_after, shield, timeout
+from ._hub._signals import SignalReceiver, signal_receiver
 from ._hub._task import Task
+from ._hub._threads import max_threads, to_thread
 from ._hub._timers import sleep
 
 __all__ = [
@@ -57,6 +59,9 @@ __all__ = [
     "spawn",
     "spawn_later",
     "timeout",
+    "max_threads",
+    "signal_receiver",
+    "to_thread",
     "wait_readable",
     "wait_writable",
 ]

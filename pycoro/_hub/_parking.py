@@ -73,7 +73,7 @@ def current_task(what):
     return cur
 
 
-def run_next(hub):
+def run_next(hub, from_loop=False):
     """Switch from the current fiber to the next ready task, or to the hub
     loop when the run queue is empty or the turn budget is spent.  Returns
     when the current fiber is resumed (or raises what is thrown into it).
@@ -84,14 +84,35 @@ def run_next(hub):
     n = hub._turns - 1
     ready = hub._ready
     if n and ready:
+        if not from_loop and not ready[0].started:
+            # A fiber starts with its starter's recursion depth (greenlet's
+            # rule, csrc/binding/pystate.c): started from deep inside a
+            # parked task, each generation of tasks would start deeper
+            # (RecursionError in a long-running server).  Let the shallow
+            # loop fiber start it.
+            hub._loop_fiber.switch()
+            return
         hub._turns = n
         nxt = ready.popleft()
-        if nxt._next_error is None:
-            nxt.switch()
-        else:
-            _throw_into(nxt)
+        try:
+            if nxt._next_error is None:
+                nxt.switch()
+            else:
+                _throw_into(nxt)
+        except MemoryError:
+            _requeue_if_lost(ready, nxt)
+            raise
     else:
         hub._loop_fiber.switch()
+
+
+def _requeue_if_lost(ready, nxt):
+    """The switch to `nxt` failed for lack of memory (nothing switched): put
+    it back at the front, or it would stay RUNNABLE in no queue, never run
+    again.  (A MemoryError thrown into us after `nxt` did run leaves `nxt`
+    parked, done, running or queued: then this does nothing.)"""
+    if nxt._phase is RUNNABLE and nxt is not _current() and not nxt.dead and nxt not in ready:
+        ready.appendleft(nxt)
 
 
 def _throw_into(nxt):
@@ -132,11 +153,13 @@ def reschedule(task, value=None, error=None):
     `error`).  Raises RuntimeError if `task` is not parked."""
     if task._phase is not PARKED:
         raise RuntimeError(f"reschedule(): {task!r} is not parked")
+    # The append first: it is the one step that allocates, and a MemoryError
+    # after the phase changed would leave a RUNNABLE task in no queue (lost).
+    task._hub._ready.append(task)
     task._phase = RUNNABLE
     task._next_value = value
     if error is not None:
         task._next_error = error
-    task._hub._ready.append(task)
 
 
 def check_thread(task):
@@ -171,10 +194,12 @@ class Waiter:
         t = self.task
         if t is None:
             return
+        parked = t._phase is PARKED
+        if parked:
+            t._hub._ready.append(t)   # first: the step that can fail (see reschedule)
         self.value = value
         self.granted = True
         self.task = None
-        if t._phase is PARKED:  # reschedule(t, value), inlined: the hot path of every hand-off
+        if parked:  # the rest of reschedule(t, value), inlined: the hot path of every hand-off
             t._phase = RUNNABLE
             t._next_value = value
-            t._hub._ready.append(t)

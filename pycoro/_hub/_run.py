@@ -21,6 +21,7 @@ from ._io import Poller
 from ._outcome import Error
 from ._parking import DONE, PARKED, RUNNABLE, Scheduler, Waiter, run_next
 from ._scopes import interrupt
+from ._signals import install_sigint
 from ._task import Task
 from ._timers import Timers
 
@@ -130,13 +131,14 @@ class Hub(Scheduler):
     def _run_one(self):
         """From the loop fiber: run the next ready task with a fresh turn budget."""
         self._turns = self.POLL_EVERY + 1  # run_next spends one turn on this switch
-        run_next(self)
+        run_next(self, True)
 
     def _loop(self):
         ready = self._ready
         main = self._main
         poller = self._poller
         shutting_down = False
+        polled = False  # the last pass polled (blocking): no second poll before running what it woke
         while True:
             if self._callbacks or self._threadsafe:
                 self._run_callbacks()
@@ -152,7 +154,9 @@ class Hub(Scheduler):
                     shutting_down = True
                     self._cancel_all()
             if ready:
-                if poller.count:
+                if polled:
+                    polled = False
+                elif poller.count:
                     self._poll(0)
             else:
                 deadline = self._timers.next_deadline()
@@ -168,6 +172,7 @@ class Hub(Scheduler):
                     self._poll(None)
                 else:
                     self._poll(max(0.0, deadline - _monotonic()))
+                polled = True
                 continue
             self._run_one()
 
@@ -195,6 +200,7 @@ class Hub(Scheduler):
         self._loop_fiber = _current()
         self._fatal = None
         self._abandon()  # whatever an earlier, failed run() left behind
+        undo_sigint = install_sigint(self)  # Ctrl-C -> KeyboardInterrupt in the main task
         try:
             main_task = self._main = _new_task(self, main, args, kwargs, "main", RUNNABLE)
             self._ready.append(main_task)
@@ -212,6 +218,8 @@ class Hub(Scheduler):
                 self._abandon()
             raise
         finally:
+            if undo_sigint is not None:
+                undo_sigint()
             self._running = False
             self._main = None
             self._loop_fiber = None

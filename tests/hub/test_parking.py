@@ -125,3 +125,52 @@ def test_waiter_granted_after_the_interruption_keeps_its_result():
 def test_park_outside_a_task_is_a_clear_error():
     with pytest.raises(RuntimeError, match=r"park\(\) must be called from a task"):
         park()
+
+
+class _FullQueue:
+    """A run queue whose next append fails as it would with no memory left."""
+
+    def __init__(self, ready):
+        self.ready = ready
+
+    def append(self, task):
+        raise MemoryError
+
+    def __getattr__(self, name):
+        return getattr(self.ready, name)
+
+
+@pytest.mark.parametrize("how", ["reschedule", "waiter"])
+def test_waking_without_memory_raises_and_leaves_the_task_parked(how):
+    # A wake-up that cannot queue the task must fail as a whole: a task
+    # marked runnable but in no queue would never run again (the RLIMIT_AS
+    # sweep's hub children hung on it).
+    log = []
+
+    def main():
+        hub = pycoro.get_hub()
+        if how == "waiter":
+            def child():
+                log.append(("value", park()))
+            t = pycoro.spawn(child)
+            pycoro.sleep(0)
+            w = Waiter(t)
+        else:
+            t = _parked_child(log)
+        ready = hub._ready
+        hub._ready = _FullQueue(ready)
+        try:
+            with pytest.raises(MemoryError):
+                reschedule(t, "v") if how == "reschedule" else w.wake("v")
+        finally:
+            hub._ready = ready
+        assert t._phase is PARKED
+        if how == "waiter":
+            assert w.task is t and not w.granted
+            w.wake("v")
+        else:
+            reschedule(t, "v")
+        t.join()
+
+    pycoro.run(main)
+    assert log == [("value", "v")]

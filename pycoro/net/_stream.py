@@ -1,0 +1,344 @@
+"""A byte stream over a non-blocking socket (or pipe), as blocking-style calls
+that park the calling task.
+
+Owns: `Stream` (recv / recv_into / sendall / readline / readexactly /
+shutdown_write / close), its errors (`StreamClosed`, `IncompleteRead`), the
+TLS handshake loop, and `PipeEnd` (an fd with the socket methods a Stream
+uses, for subprocess pipes).  Every operation first tries the system call and
+parks only on EAGAIN (or ssl's WANT_READ/WANT_WRITE), through
+pycoro._hub._io.wait_fd with a *kept* registration: the stream calls
+`Poller.forget()` before it closes its fd, which wakes every task parked on
+it with StreamClosed.  Interruptions (cancel, pycoro.timeout scopes) arrive
+at those parks.
+May call: pycoro._hub (_io.wait_fd, _parking), the socket and ssl modules.
+"""
+import errno
+import os
+import socket as _socket
+from threading import get_ident as _get_ident
+
+from .._pycoro import current as _current
+from .._hub._errors import outside
+from .._hub._io import wait_fd
+from .._hub._parking import TaskBase
+
+try:
+    import ssl as _ssl
+    _WANT_READ = _ssl.SSLWantReadError
+    _WANT_WRITE = _ssl.SSLWantWriteError
+    _SSLSocket = _ssl.SSLSocket
+except ImportError:  # Python built without ssl
+    _ssl = None
+
+    class _WANT_READ(Exception):
+        pass
+
+    class _WANT_WRITE(Exception):
+        pass
+
+    _SSLSocket = ()
+
+CHUNK = 65536
+
+
+class StreamClosed(OSError):
+    """The stream was closed: by this task earlier, or by another task while
+    this one was waiting on it."""
+
+    def __init__(self, msg="the stream is closed"):
+        super().__init__(errno.EBADF, msg)
+
+
+class IncompleteRead(EOFError):
+    """readexactly() met end of file early.  `partial` holds what was read."""
+
+    def __init__(self, partial, expected):
+        self.partial = partial
+        self.expected = expected
+        super().__init__(f"end of stream after {len(partial)} of {expected} bytes")
+
+
+def _woken_by_close():
+    return StreamClosed("the stream was closed while this task waited on it")
+
+
+class _ClosedSock:
+    """Stands in for a closed stream's socket: every call raises StreamClosed
+    (so the hot paths need no `closed` check)."""
+
+    def _fail(self, *args, **kwargs):
+        raise StreamClosed()
+
+    recv = recv_into = send = shutdown = do_handshake = _fail
+
+    def fileno(self):
+        return -1
+
+
+_CLOSED = _ClosedSock()
+
+
+def _task(what):
+    cur = _current()
+    if not isinstance(cur, TaskBase):
+        outside(what)
+    return cur
+
+
+class Stream:
+    """A connected byte stream.  Created by connect_tcp / connect_unix, by a
+    server for each connection, or by pycoro.subprocess for pipes.
+
+    A stream belongs to the hub (thread) it was made on.  One task may
+    receive while another sends; two tasks receiving at once is an error.
+    If an operation is interrupted (cancel, timeout) part of the data may
+    have been transferred: the stream is then best closed.
+    """
+
+    __slots__ = ("_sock", "_fd", "_hub", "_rbuf", "_raw", "__weakref__")
+
+    def __init__(self, sock, hub=None):
+        if hub is None:
+            hub = _task("net.Stream()")._hub
+        sock.setblocking(False)
+        self._sock = sock
+        self._raw = sock       # kept after close for .socket
+        self._fd = sock.fileno()
+        self._hub = hub
+        self._rbuf = bytearray()
+
+    def __repr__(self):
+        state = "closed" if self._sock is _CLOSED else f"fd={self._fd}"
+        return f"<pycoro.net.Stream {state}>"
+
+    @property
+    def socket(self):
+        """The underlying (non-blocking) socket object."""
+        return self._raw
+
+    @property
+    def closed(self):
+        return self._sock is _CLOSED
+
+    def fileno(self):
+        return self._sock.fileno()
+
+    def _wait(self, idx):
+        cur = _current()
+        if not isinstance(cur, TaskBase):
+            outside("net.Stream I/O")
+        wait_fd(cur, self._fd, idx, None, True)
+
+    # -- receiving -----------------------------------------------------------
+    def _recv_raw(self, n):
+        while True:
+            sock = self._sock
+            try:
+                return sock.recv(n)
+            except (BlockingIOError, _WANT_READ):
+                self._wait(0)
+            except _WANT_WRITE:
+                self._wait(1)
+
+    def recv(self, n=CHUNK):
+        """Up to `n` bytes (at least 1); b"" at end of stream."""
+        buf = self._rbuf
+        if buf:
+            data = bytes(buf[:n])
+            del buf[:n]
+            return data
+        try:
+            return self._sock.recv(n)
+        except (BlockingIOError, _WANT_READ):
+            self._wait(0)
+        except _WANT_WRITE:
+            self._wait(1)
+        return self._recv_raw(n)
+
+    def recv_into(self, buffer, nbytes=0):
+        """Receive into `buffer`; the number of bytes written (0 at end of stream)."""
+        buf = self._rbuf
+        if buf:
+            view = memoryview(buffer).cast("B")
+            n = min(len(buf), nbytes or len(view))
+            view[:n] = buf[:n]
+            del buf[:n]
+            return n
+        while True:
+            sock = self._sock
+            try:
+                return sock.recv_into(buffer, nbytes)
+            except (BlockingIOError, _WANT_READ):
+                self._wait(0)
+            except _WANT_WRITE:
+                self._wait(1)
+
+    def readline(self, limit=CHUNK):
+        """Bytes up to and including b"\\n"; at end of stream what is left
+        (b"" if nothing).  ValueError if no newline within `limit` bytes."""
+        buf = self._rbuf
+        start = 0
+        while True:
+            i = buf.find(b"\n", start)
+            if i >= 0:
+                if i + 1 > limit:
+                    raise ValueError(f"line longer than {limit} bytes")
+                line = bytes(buf[:i + 1])
+                del buf[:i + 1]
+                return line
+            if len(buf) > limit:
+                raise ValueError(f"no newline within {limit} bytes")
+            start = len(buf)
+            chunk = self._recv_raw(CHUNK)
+            if not chunk:
+                line = bytes(buf)
+                buf.clear()
+                return line
+            buf += chunk
+
+    def readexactly(self, n):
+        """Exactly `n` bytes; IncompleteRead if the stream ends first."""
+        if n < 0:
+            raise ValueError("readexactly() needs n >= 0")
+        buf = self._rbuf
+        while len(buf) < n:
+            chunk = self._recv_raw(max(CHUNK, n - len(buf)) if n - len(buf) < (1 << 20) else 1 << 20)
+            if not chunk:
+                partial = bytes(buf)
+                buf.clear()
+                raise IncompleteRead(partial, n)
+            buf += chunk
+        data = bytes(buf[:n])
+        del buf[:n]
+        return data
+
+    # -- sending -------------------------------------------------------------
+    def sendall(self, data):
+        """Send all of `data`, parking while the peer does not keep up (the
+        kernel's socket buffer is the only buffer: memory stays bounded)."""
+        sock = self._sock
+        try:
+            sent = sock.send(data)
+        except (BlockingIOError, _WANT_WRITE):
+            sent = 0
+        except _WANT_READ:
+            self._wait(0)
+            sent = 0
+        if sent == len(data):
+            return
+        view = memoryview(data).cast("B")
+        total = len(view)
+        while sent < total:
+            self._wait(1)
+            sock = self._sock
+            try:
+                sent += sock.send(view[sent:])
+            except (BlockingIOError, _WANT_WRITE):
+                pass
+            except _WANT_READ:
+                self._wait(0)
+
+    send = sendall
+
+    def shutdown_write(self):
+        """Half-close: the peer reads end of stream; this side can still receive."""
+        sock = self._sock
+        if isinstance(sock, PipeEnd):
+            self.close()  # a pipe's write end: closing it is the half-close
+            return
+        if isinstance(sock, _SSLSocket):
+            raise NotImplementedError("TLS streams cannot half-close (TLS has no end-of-data for one direction)")
+        try:
+            sock.shutdown(_socket.SHUT_WR)
+        except OSError as e:
+            if e.errno != errno.ENOTCONN:  # the peer has gone: nothing to shut
+                raise
+
+    # -- TLS -------------------------------------------------------------------
+    def do_handshake(self):
+        while True:
+            sock = self._sock
+            try:
+                sock.do_handshake()
+                return
+            except _WANT_READ:
+                self._wait(0)
+            except _WANT_WRITE:
+                self._wait(1)
+
+    # -- closing ---------------------------------------------------------------
+    def close(self):
+        """Close the stream.  Tasks parked on it are woken with StreamClosed.
+        Idempotent; never parks."""
+        sock = self._sock
+        if sock is _CLOSED:
+            return
+        self._sock = _CLOSED
+        self._rbuf = bytearray()
+        fd = self._fd
+        if fd >= 0:
+            self._hub._poller.forget(fd, _woken_by_close)
+        sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        # An unclosed stream that is collected must still drop its kept
+        # registration before the socket object closes the fd.  The
+        # collector may run in another thread: then both steps go to the
+        # hub's thread (the poller is not thread-safe).
+        try:
+            sock = self._sock
+            if sock is _CLOSED:
+                return
+            hub = self._hub
+            if hub._thread_id == _get_ident():
+                self.close()
+            else:
+                self._sock = _CLOSED
+                hub.call_soon_threadsafe(_forget_and_close, hub, self._fd, sock)
+        except Exception:
+            pass
+
+
+def _forget_and_close(hub, fd, sock):
+    hub._poller.forget(fd, _woken_by_close)
+    sock.close()
+
+
+class PipeEnd:
+    """An fd (a pipe end) with the socket methods Stream uses."""
+
+    __slots__ = ("_fd",)
+
+    def __init__(self, fd):
+        self._fd = fd
+
+    def fileno(self):
+        return self._fd
+
+    def setblocking(self, flag):
+        os.set_blocking(self._fd, flag)
+
+    def recv(self, n):
+        return os.read(self._fd, n)
+
+    def recv_into(self, buffer, nbytes=0):
+        view = memoryview(buffer).cast("B")
+        return os.readv(self._fd, [view[:nbytes] if nbytes else view])
+
+    def send(self, data):
+        return os.write(self._fd, data)
+
+    def shutdown(self, how):
+        self.close()
+
+    def close(self):
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)

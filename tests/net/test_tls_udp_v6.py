@@ -1,0 +1,140 @@
+"""TLS (a certificate made in the test with the openssl CLI), UDP, IPv6."""
+import shutil
+import socket
+import ssl
+import subprocess
+
+import pytest
+
+import pycoro
+from pycoro import net
+
+from .conftest import echo_handler
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command-line tool is not installed (needed to make a test certificate)")
+    d = tmp_path_factory.mktemp("tls")
+    key, crt = d / "key.pem", d / "cert.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(crt),
+         "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True)
+    return str(crt), str(key)
+
+
+def _contexts(cert):
+    crt, key = cert
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(crt, key)
+    client = ssl.create_default_context(cafile=crt)
+    return server, client
+
+
+def test_tls_echo_server_and_client(cert, no_leaks):
+    server_ctx, client_ctx = _contexts(cert)
+
+    def main():
+        with net.start_server(echo_handler, "127.0.0.1", 0, ssl=server_ctx) as srv:
+            with net.connect_tcp("127.0.0.1", srv.port, ssl=client_ctx, server_hostname="localhost") as c:
+                assert isinstance(c.socket, ssl.SSLSocket) and c.socket.version() is not None
+                payload = bytes(range(256)) * 1024   # several TLS records, both ways at once
+                sender = pycoro.spawn(c.sendall, payload)
+                assert c.readexactly(len(payload)) == payload
+                sender.join()
+                c.sendall(b"line\n")
+                assert c.readline() == b"line\n"
+                with pytest.raises(NotImplementedError):
+                    c.shutdown_write()
+            srv.cancel_connections()
+
+    pycoro.run(main)
+
+
+def test_tls_wrong_hostname_fails_cleanly_and_server_goes_on(cert, no_leaks):
+    server_ctx, client_ctx = _contexts(cert)
+
+    def main():
+        with net.start_server(echo_handler, "127.0.0.1", 0, ssl=server_ctx) as srv:
+            with pytest.raises(ssl.SSLCertVerificationError):
+                net.connect_tcp("127.0.0.1", srv.port, ssl=client_ctx, server_hostname="not-the-name")
+            with net.connect_tcp("127.0.0.1", srv.port, ssl=client_ctx, server_hostname="localhost") as c:
+                c.sendall(b"hi")
+                assert c.readexactly(2) == b"hi"
+            while srv.connections:
+                pycoro.sleep(0.001)
+
+    pycoro.run(main)
+
+
+def test_udp_echo_and_close_wakes(no_leaks):
+    def main():
+        with net.open_udp(("127.0.0.1", 0)) as server:
+            addr = server.local_address
+
+            def echo():
+                while True:
+                    data, peer = server.recvfrom()
+                    server.sendto(data, peer)
+
+            t = pycoro.spawn(echo)
+            with net.open_udp(remote=addr) as client:
+                for i in range(20):
+                    client.send(b"dgram %d" % i)
+                    assert client.recv() == b"dgram %d" % i
+                with pytest.raises(pycoro.Timeout):
+                    with pycoro.timeout(0.01):
+                        client.recv()
+            pycoro.sleep(0)
+            server.close()                       # wakes the echo task parked in recvfrom
+            with pytest.raises(net.StreamClosed):
+                t.join()
+
+    pycoro.run(main)
+
+
+def _have_ipv6_loopback():
+    if not socket.has_ipv6:
+        return "Python was built without IPv6"
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError as e:
+        return f"cannot bind ::1 ({e})"
+    return None
+
+
+@pytest.mark.skipif(_have_ipv6_loopback() is not None, reason=str(_have_ipv6_loopback()))
+def test_ipv6_tcp_and_udp(no_leaks):
+    def main():
+        with net.start_server(echo_handler, "::1", 0) as srv:
+            assert srv.sockets[0].family == socket.AF_INET6
+            with net.connect_tcp("::1", srv.port) as c:
+                assert c.socket.family == socket.AF_INET6
+                c.sendall(b"six")
+                assert c.readexactly(3) == b"six"
+            srv.cancel_connections()
+        with net.open_udp(("::1", 0)) as a, net.open_udp(("::1", 0)) as b:
+            a.sendto(b"v6", b.local_address)
+            data, peer = b.recvfrom()
+            assert data == b"v6" and peer[:2] == a.local_address[:2]
+
+    pycoro.run(main)
+
+
+def test_dual_stack_server_on_every_address(no_leaks):
+    def main():
+        with net.start_server(echo_handler, None, 0) as srv:
+            families = {s.family for s in srv.sockets}
+            assert socket.AF_INET in families
+            assert len({s.getsockname()[1] for s in srv.sockets}) == 1  # one port for all
+            with net.connect_tcp("127.0.0.1", srv.port) as c:
+                c.sendall(b"4")
+                assert c.recv() == b"4"
+            srv.cancel_connections()
+
+    pycoro.run(main)
