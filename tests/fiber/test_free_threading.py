@@ -272,3 +272,50 @@ def test_stress_eight_threads_switch_throw_drop_while_another_collects():
     # Every fiber taken from the list was either ours (switched) or another
     # thread's (FiberError); how many of each depends on scheduling.
     assert pops.n == own_switches.n + cross_errors.n > 0
+
+
+def test_saved_state_of_another_threads_fiber_is_read_only_where_the_gil_is():
+    # With the GIL the owner cannot switch while this thread reads, so the
+    # frame and context of its suspended fiber are readable from here.  On
+    # a free-threaded build the owner may resume it meanwhile and nothing
+    # locks the switch: the frame reads as None and the context can be
+    # neither read nor set (ValueError).  The parent is readable on both
+    # (the object's critical section guards it).
+    box = {}
+    ready, done = threading.Event(), threading.Event()
+
+    def owner():
+        main = current()
+
+        def parked():
+            main.switch()
+        f = box["f"] = Fiber(parked)
+        f.switch()
+        box["main"] = main
+        ready.set()
+        done.wait()
+        f.switch()                      # it ends
+
+    t = threading.Thread(target=owner)
+    t.start()
+    ready.wait()
+    try:
+        f = box["f"]
+        assert f.parent is box["main"]
+        if FREE_THREADED:
+            assert f.frame is None
+            with pytest.raises(ValueError, match="another running thread"):
+                f.context
+            with pytest.raises(ValueError, match="another running thread"):
+                f.context = None
+        else:
+            assert f.frame is not None and f.frame.f_code.co_name == "parked"
+            f.context = f.context           # allowed: nothing switches meanwhile
+        # An unstarted fiber may be given a parent in another thread either way.
+        g = Fiber(lambda: None)
+        g.parent = box["main"]
+        assert g.parent is box["main"]
+    finally:
+        done.set()
+        t.join()
+    assert box["f"].dead
