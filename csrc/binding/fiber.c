@@ -310,6 +310,57 @@ static int can_unwind(pyc_fiber *f)
            && (PYC_LOAD(&f->thread->alive) || PYC_LOAD(&f->orphaned)) && !pyc_is_finalizing();
 }
 
+/* Dropping the last of a long chain of fibers (each holds its parent)
+ * recurses once per fiber.  The trashcan bounds that only at CPython's C
+ * recursion limit (3.13: about 10,000 levels, 64 bytes of C stack each
+ * here, more than a 256 KiB stack), so deeper than DEFER_DEPTH nested
+ * deallocations a parent is put in this thread's list instead, and the
+ * outermost deallocation drops the list's fibers one after another. */
+#define DEFER_DEPTH 100
+static __attribute__((tls_model("initial-exec"))) _Thread_local int dealloc_depth;
+static __attribute__((tls_model("initial-exec"))) _Thread_local int draining;
+static __attribute__((tls_model("initial-exec"))) _Thread_local PyObject **deferred;
+static __attribute__((tls_model("initial-exec"))) _Thread_local Py_ssize_t n_deferred;
+static __attribute__((tls_model("initial-exec"))) _Thread_local Py_ssize_t cap_deferred;
+
+static void drop_parent(PyFiber *p)
+{
+    if (!p)
+        return;
+    if (dealloc_depth > DEFER_DEPTH) {
+        if (n_deferred == cap_deferred) {
+            Py_ssize_t cap = cap_deferred ? 2 * cap_deferred : 64;
+            PyObject **a = PyMem_RawRealloc(deferred, (size_t)cap * sizeof *a);
+            if (!a) {
+                Py_DECREF(p);               /* no memory: recurse (the trashcan bounds it) */
+                return;
+            }
+            deferred = a;
+            cap_deferred = cap;
+        }
+        deferred[n_deferred++] = (PyObject *)p;
+        return;
+    }
+    Py_DECREF(p);
+}
+
+/* In the outermost deallocation: drop the deferred parents (each may defer
+ * more; this loop, not a recursion, takes them). */
+static void drain_deferred(void)
+{
+    if (dealloc_depth > 0 || draining || n_deferred == 0)
+        return;
+    draining = 1;
+    while (n_deferred > 0) {
+        PyObject *o = deferred[--n_deferred];
+        Py_DECREF(o);
+    }
+    PyMem_RawFree(deferred);
+    deferred = NULL;
+    cap_deferred = 0;
+    draining = 0;
+}
+
 static void release_impl(pyc_fiber *f)
 {
     pyc_thread *th = f->thread;
@@ -324,7 +375,8 @@ static void release_impl(pyc_fiber *f)
     }
     Py_CLEAR(f->run);
     Py_CLEAR(f->context);
-    Py_CLEAR(f->parent);
+    PyFiber *parent = f->parent;
+    f->parent = NULL;
     /* Only a fiber abandoned mid-run still holds these. */
     Py_CLEAR(f->call.run);
     Py_CLEAR(f->call.value);
@@ -332,6 +384,7 @@ static void release_impl(pyc_fiber *f)
     if (th)
         pyc_thread_decref(th);
     PyMem_Free(f);
+    drop_parent(parent);                    /* last: see drop_parent */
 }
 
 static void fiber_dealloc(PyFiber *self)
@@ -362,12 +415,15 @@ static void fiber_dealloc(PyFiber *self)
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);
     self->impl = NULL;
+    dealloc_depth++;
     if (f)
         release_impl(f);
     Py_CLEAR(self->dict);
     tp->tp_free(self);
     if (drop_type)
         Py_DECREF(tp);                      /* as PyType_GenericAlloc took it */
+    dealloc_depth--;
+    drain_deferred();
     Py_TRASHCAN_END
 }
 
