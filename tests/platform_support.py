@@ -154,3 +154,19 @@ needs_rlimit_as = pytest.mark.skipif(
 
 # Marks a test whose verdict is resident memory given back after a free.
 needs_plain_allocator = pytest.mark.skipif(SANITIZED, reason=SANITIZED_MEMORY_REASON)
+
+@functools.lru_cache(maxsize=None)
+def cffi_unavailable_reason():
+    """None when cffi imports, else why not.  cffi 2.x refuses to build on
+    free-threaded CPython 3.13 ("Upgrade to free-threaded 3.14"), so that
+    interpreter runs without it; anywhere else a missing cffi is reported
+    as such (the test extra installs it)."""
+    try:
+        import cffi  # noqa: F401
+    except ImportError as e:
+        import sysconfig
+
+        if sysconfig.get_config_var("Py_GIL_DISABLED") and sys.version_info[:2] == (3, 13):
+            return "cffi does not support free-threaded CPython 3.13 (it cannot be installed): " + str(e)
+        return "cffi is not installed: " + str(e)
+    return None

@@ -3,13 +3,22 @@
 # venv, run the WHOLE test suite against the installed package, and print the
 # switch round-trip ratio vs greenlet on that version.
 #
-#   bash .ci/lanes/pyver.sh 3.11|3.12|3.13|3.14
+#   bash .ci/lanes/pyver.sh 3.11|3.12|3.13|3.13t|3.14
 #
 # Where each interpreter comes from on these machines:
 #   3.11         the host's python3 (pyenv, the image's default)
 #   3.12, 3.13   pyenv builds shipped in the image ($PYENV_ROOT/versions/3.1x.*)
 #   3.14         Debian sid's python3.14-dev in a debootstrap chroot (~1 min to
 #                make; kept in $PYVER_LAB between runs, PYVER_FRESH=1 rebuilds)
+#   3.13t        free-threaded 3.13, built by build_313t.sh from Debian trixie's
+#                python3.13 source with --disable-gil (~5 min on 2 cores the
+#                first time; kept in $PYVER_LAB/cpython-3.13t, PYVER_FRESH=1
+#                rebuilds).  The suite runs with the GIL off (the lane checks).
+#                Some test dependencies do not install there: cffi refuses
+#                free-threaded 3.13 (the core's cffi tests skip, saying so),
+#                greenlet 3.5 does not compile for it (3.4 does), hypothesis
+#                >= 6.140 needs a Rust build (older ones are pure Python), no
+#                gevent/matplotlib/coverage (their tests skip, saying so).
 #
 # Why the tests cannot import the checkout's pycoro/ by accident: they run
 # from the UNPACKED SDIST (so a file missing from MANIFEST.in fails here)
@@ -30,7 +39,17 @@ if [ "${1:-}" = --inner ]; then
     step "venv + build and test dependencies"
     "$PY" -m venv "$W/venv"
     VPY=$W/venv/bin/python
-    "$VPY" -m pip install -q build setuptools wheel pytest cffi hypothesis greenlet pytest-benchmark coverage
+    FT=$("$VPY" -c 'import sysconfig; print(int(bool(sysconfig.get_config_var("Py_GIL_DISABLED"))))')
+    if [ "$FT" = 1 ]; then
+        # see the top: what installs on free-threaded 3.13
+        "$VPY" -m pip install -q build setuptools wheel pytest 'hypothesis<6.140' 'greenlet<3.5' pytest-benchmark coverage
+        if ! "$VPY" -m pip install -q cffi >"$W/cffi.log" 2>&1; then
+            echo "cffi does not install on this version (the core's cffi tests skip):"
+            grep -m1 -i "cffi does not support" "$W/cffi.log" || tail -2 "$W/cffi.log"
+        fi
+    else
+        "$VPY" -m pip install -q build setuptools wheel pytest cffi hypothesis greenlet pytest-benchmark coverage
+    fi
     if ! "$VPY" -m pip install -q gevent >"$W/gevent.log" 2>&1; then
         echo "gevent does not install on this version (its tests skip):"; tail -3 "$W/gevent.log"
     fi
@@ -59,6 +78,10 @@ venv = os.path.realpath(sys.argv[1])
 for m in (pycoro, ext):
     assert os.path.realpath(m.__file__).startswith(venv), "not the installed package: %s" % m.__file__
 print("testing the installed package:", os.path.dirname(ext.__file__))
+import sysconfig
+if sysconfig.get_config_var("Py_GIL_DISABLED"):
+    assert not sys._is_gil_enabled(), "importing pycoro switched the GIL on"
+    print("free-threaded build: the GIL stays off")
 EOF
     set +e
     "$VPY" -m pytest -q -rs -p no:cacheprovider tests 2>&1 | tee "$W/pytest.log" | tail -25
@@ -88,6 +111,19 @@ pyenv_python() {  # newest $PYENV_ROOT/versions/$1.N (not a 't' build)
 }
 
 case "$VER" in
+3.13t)
+    [ "${PYVER_FRESH:-0}" = 1 ] && rm -rf "$LAB/cpython-3.13t"
+    PY=$(bash "$PROJ/.ci/lanes/build_313t.sh" "$LAB/cpython-3.13t")
+    # PYTHON_GIL stays unset: a module that needs the GIL must be seen
+    # switching it on (the lane and test_free_threading.py check it is off).
+    unset PYTHON_GIL
+    # Every collection of 3.13t walks the whole heap (no generations, and
+    # gc.freeze() still visits frozen objects): the hypothesis stress tests,
+    # which collect at every step, took 380 s and 340 s at full size.  The
+    # whole suite runs, at a tenth of the iteration counts (as under qemu).
+    export PYCORO_TEST_SCALE=${PYCORO_TEST_SCALE:-0.1}
+    exec bash "$PROJ/.ci/lanes/pyver.sh" --inner "$PY" "$PROJ" "$LAB/work-3.13t"
+    ;;
 3.11|3.12|3.13)
     PY=$(pyenv_python "$VER" || true)
     [ -n "$PY" ] || PY=$(command -v "python$VER" || true)

@@ -62,8 +62,7 @@ static PyObject *capi_get_parent(PyObject *fiber)
 {
     if (check_fiber(fiber) < 0)
         return NULL;
-    PyFiber *p = pyc_impl(fiber)->parent;
-    return p ? Py_NewRef((PyObject *)p) : NULL;
+    return (PyObject *)pyc_fiber_get_parent(fiber);
 }
 
 static int capi_set_parent(PyObject *fiber, PyObject *parent)

@@ -8,8 +8,11 @@
  * pay two system calls per call.  Keeping a few freed chunks of exactly that
  * size makes the crossing as cheap as a list pop.  Every other request (the
  * object allocator's arenas) goes straight to the allocator that was
- * installed before.  The allocator is process-wide and called with the GIL
- * held (free-threaded builds are refused at import).  It is installed when
+ * installed before.  The allocator is process-wide: with the GIL it is
+ * called with the GIL held; on free-threaded builds any thread calls it at
+ * any time, so the cache, the reserve and the heap list are under a
+ * pyc_lock (pystate.h: a spinlock held for a pop, a push or a search,
+ * never across a call into an allocator).  It is installed when
  * a thread first uses pycoro; from then on it serves every data-stack
  * chunk of the process (greenlet's included), which is why the benchmarks
  * measure greenlet's allocation-bound workloads in processes of their own.
@@ -18,6 +21,7 @@
 #include <Python.h>
 
 #include "chunks.h"
+#include "pystate.h"
 
 /* CPython's DATA_STACK_CHUNK_SIZE (the same in 3.11-3.14). */
 #define CHUNK_SIZE (16 * 1024)
@@ -27,6 +31,7 @@ static PyObjectArenaAllocator underlying;
 static void *cache[CACHE_MAX];
 static int cached;
 static int installed;
+static pyc_lock lock;             /* every list of this file */
 
 /* CPython 3.11 cannot survive a failed frame push in its specialized call
  * instructions (CALL_PY_EXACT_ARGS, CALL_PY_WITH_DEFAULTS...): _PyFrame_Push
@@ -59,25 +64,67 @@ static int heap_count;
 
 static void *heap_chunk_alloc(size_t size)
 {
-    if (heap_count == HEAP_MAX)
+    if (PYC_LOAD(&heap_count) == HEAP_MAX)
         return NULL;
     void *p = PyMem_RawMalloc(size);
-    if (p)
-        heap_chunks[heap_count++] = p;
+    if (!p)
+        return NULL;
+    int listed = 0;
+    pyc_lock_acquire(&lock);
+    if (heap_count < HEAP_MAX) {
+        heap_chunks[heap_count] = p;
+        PYC_STORE(&heap_count, heap_count + 1);
+        listed = 1;
+    }
+    pyc_lock_release(&lock);
+    if (!listed) {                       /* another thread filled the list */
+        PyMem_RawFree(p);
+        return NULL;
+    }
     return p;
 }
 
 /* 1 if `ptr` was one of heap_chunk_alloc's (now freed), else 0. */
 static int heap_chunk_free(void *ptr)
 {
+    int found = 0;
+    pyc_lock_acquire(&lock);
     for (int i = heap_count - 1; i >= 0; i--) {
         if (heap_chunks[i] == ptr) {
-            heap_chunks[i] = heap_chunks[--heap_count];
-            PyMem_RawFree(ptr);
-            return 1;
+            heap_chunks[i] = heap_chunks[heap_count - 1];
+            PYC_STORE(&heap_count, heap_count - 1);
+            found = 1;
+            break;
         }
     }
-    return 0;
+    pyc_lock_release(&lock);
+    if (found)
+        PyMem_RawFree(ptr);
+    return found;
+}
+
+/* Pop from the cache or the reserve, NULL if empty. */
+static void *pop(void **stack, int *n)
+{
+    void *p = NULL;
+    pyc_lock_acquire(&lock);
+    if (*n > 0)
+        p = stack[--*n];
+    pyc_lock_release(&lock);
+    return p;
+}
+
+/* Push onto one: 0, or -1 if it holds `max` already. */
+static int push(void **stack, int *n, int max, void *p)
+{
+    int rc = -1;
+    pyc_lock_acquire(&lock);
+    if (*n < max) {
+        stack[(*n)++] = p;
+        rc = 0;
+    }
+    pyc_lock_release(&lock);
+    return rc;
 }
 
 /* obmalloc's arena size on 64-bit builds (ARENA_BITS 20, 3.11-3.14). */
@@ -95,14 +142,15 @@ static int is_data_stack_size(size_t size)
 static void *cached_alloc(void *ctx, size_t size)
 {
     (void)ctx;
-    if (size == CHUNK_SIZE && cached > 0)
-        return cache[--cached];
-    void *p = underlying.alloc(underlying.ctx, size);
+    void *p = size == CHUNK_SIZE ? pop(cache, &cached) : NULL;
+    if (p)
+        return p;
+    p = underlying.alloc(underlying.ctx, size);
     if (!p && is_data_stack_size(size))
         p = heap_chunk_alloc(size);
-    if (!p && size == CHUNK_SIZE && reserved > 0) {
+    if (!p && RESERVE_MAX > 0 && size == CHUNK_SIZE && (p = pop(reserve, &reserved)) != NULL) {
         PyThreadState_SetAsyncExc((unsigned long)PyThread_get_thread_ident(), PyExc_MemoryError);
-        return reserve[--reserved];
+        return p;
     }
     /* CPython 3.11-3.14 do not set an exception when a data-stack chunk
      * cannot be had (push_chunk returns NULL silently; several callers in
@@ -119,24 +167,23 @@ static void *cached_alloc(void *ctx, size_t size)
 static void cached_free(void *ctx, void *ptr, size_t size)
 {
     (void)ctx;
-    if (heap_count > 0 && is_data_stack_size(size) && heap_chunk_free(ptr))
+    if (PYC_LOAD(&heap_count) > 0 && is_data_stack_size(size) && heap_chunk_free(ptr))
         return;
-    if (size == CHUNK_SIZE && reserved < RESERVE_MAX) {
-        reserve[reserved++] = ptr;
+    if (size == CHUNK_SIZE && ((RESERVE_MAX > 0 && push(reserve, &reserved, RESERVE_MAX, ptr) == 0)
+                               || push(cache, &cached, CACHE_MAX, ptr) == 0))
         return;
-    }
-    if (size == CHUNK_SIZE && cached < CACHE_MAX) {
-        cache[cached++] = ptr;
-        return;
-    }
     underlying.free(underlying.ctx, ptr, size);
 }
 
 void pyc_chunk_cache_install(void)
 {
-    if (installed)
+    /* Once, even when two threads first use pycoro at the same time (one
+     * of them may go on before the cache is in: it is only a cache).
+     * Threads that allocate while the three words of CPython's allocator
+     * are replaced may see a mix of old and new: both pairs of functions
+     * serve the same chunks and take the same (NULL) context. */
+    if (__atomic_exchange_n(&installed, 1, __ATOMIC_ACQ_REL))
         return;
-    installed = 1;
     PyObject_GetArenaAllocator(&underlying);
     while (reserved < RESERVE_MAX) {
         void *p = underlying.alloc(underlying.ctx, CHUNK_SIZE);

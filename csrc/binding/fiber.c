@@ -104,7 +104,7 @@ pyc_thread *pyc_get_thread(pyc_module_state *st)
     pyc_thread *th = pyc_tl_thread;
     if (!th)
         return new_thread(st);
-    if (th->has_pending)
+    if (PYC_LOAD(&th->has_pending))
         pyc_kill_pending(th);
     return th;
 }
@@ -117,7 +117,7 @@ pyc_thread *pyc_get_thread(pyc_module_state *st)
  * them, and end it.  Its finally blocks do not run (nowhere could they). */
 static void discard_orphan(pyc_fiber *f)
 {
-    f->orphaned = 0;
+    PYC_STORE(&f->orphaned, 0);
     pyc_pystate_discard(&f->pystate, !pyc_is_finalizing());
     pc_fiber_release(&f->core);             /* PC_DEAD, its copy freed */
     pyc_thread_unlink(f->thread, &f->link);
@@ -125,6 +125,13 @@ static void discard_orphan(pyc_fiber *f)
     Py_CLEAR(f->call.value);
     Py_CLEAR(f->call.kwargs);
     Py_CLEAR(f->parent);                    /* a fiber of the ended thread */
+}
+
+static void mark_orphan(pyc_link *node)
+{
+    pyc_fiber *f = PYC_CONTAINER(node, pyc_fiber, link);
+    if (f->core.state == PC_SUSPENDED)
+        PYC_STORE(&f->orphaned, 1);
 }
 
 /* The thread-state dict is being cleared: this thread is over.  Runs on the
@@ -141,11 +148,11 @@ static void thread_ended(PyObject *capsule)
         /* Last chance to unwind fibers in their own thread: the ones other
          * threads dropped, and the ones nothing references any more (a
          * collection finds those; they are unwound here by finalizers). */
-        if (th->has_pending)
+        if (PYC_LOAD(&th->has_pending))
             pyc_kill_pending(th);
         if (th->fibers.next != &th->fibers) {
             PyGC_Collect();
-            if (th->has_pending)
+            if (PYC_LOAD(&th->has_pending))
                 pyc_kill_pending(th);
         }
     }
@@ -160,14 +167,13 @@ static void thread_ended(PyObject *capsule)
     Py_CLEAR(th->trace);
     /* Whatever is still suspended is orphaned: its frames stay readable
      * (greenlet lets them be inspected too), it can never be resumed, and
-     * what it holds is released when it is dropped or collected. */
-    for (pyc_link *n = th->fibers.next; n != &th->fibers; n = n->next) {
-        pyc_fiber *f = PYC_CONTAINER(n, pyc_fiber, link);
-        if (f->core.state == PC_SUSPENDED)
-            f->orphaned = 1;
-    }
+     * what it holds is released when it is dropped or collected.  Marked
+     * under the registry's lock, which also closes the pending queue: a
+     * thread that drops one of these fibers from now on finds it orphaned
+     * (fiber_finalize). */
+    pyc_pending *late = pyc_thread_close(th, mark_orphan);
     /* Fibers handed over too late: they hold a reference from the queue. */
-    for (pyc_pending *p = pyc_thread_take_pending(th); p;) {
+    for (pyc_pending *p = late; p;) {
         pyc_fiber *f = PYC_CONTAINER(p, pyc_fiber, pending);
         p = p->next;
         Py_DECREF(f->self);                 /* an orphan: released on dealloc */
@@ -192,15 +198,21 @@ static void fiber_finalize(PyObject *o)
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);             /* a finalizer leaves it alone */
     pyc_thread *th = f->thread;
-    if (f->orphaned) {
+    if (PYC_LOAD(&f->orphaned)) {
         discard_orphan(f);
     } else if (th == pyc_tl_thread && !pyc_tl_in_gc) {
         pyc_kill(th, (PyFiber *)o);
     } else {
         /* Another thread's fiber, or one the collector finalizes: unwound
-         * by its thread later (for a collection: as it ends, thread.h). */
+         * by its thread later (for a collection: as it ends, thread.h).
+         * Its thread may have ended since the check above (free-threaded
+         * builds): then the fiber is an orphan by now. */
         Py_INCREF(o);                        /* the queue's reference */
-        pyc_thread_push_pending(th, &f->pending);
+        if (pyc_thread_push_pending(th, &f->pending) < 0) {
+            Py_DECREF(o);                    /* not resurrected: no recursion */
+            if (PYC_LOAD(&f->orphaned))
+                discard_orphan(f);
+        }
     }
     PyErr_Restore(et, ev, etb);
 }
@@ -294,8 +306,59 @@ static int fiber_clear(PyFiber *self)
 /* Can a dropped suspended fiber be unwound (or released) from here? */
 static int can_unwind(pyc_fiber *f)
 {
-    return f->core.state == PC_SUSPENDED && !f->is_main && (f->thread->alive || f->orphaned)
-           && !pyc_is_finalizing();
+    return f->core.state == PC_SUSPENDED && !f->is_main
+           && (PYC_LOAD(&f->thread->alive) || PYC_LOAD(&f->orphaned)) && !pyc_is_finalizing();
+}
+
+/* Dropping the last of a long chain of fibers (each holds its parent)
+ * recurses once per fiber.  The trashcan bounds that only at CPython's C
+ * recursion limit (3.13: about 10,000 levels, 64 bytes of C stack each
+ * here, more than a 256 KiB stack), so deeper than DEFER_DEPTH nested
+ * deallocations a parent is put in this thread's list instead, and the
+ * outermost deallocation drops the list's fibers one after another. */
+#define DEFER_DEPTH 100
+static __attribute__((tls_model("initial-exec"))) _Thread_local int dealloc_depth;
+static __attribute__((tls_model("initial-exec"))) _Thread_local int draining;
+static __attribute__((tls_model("initial-exec"))) _Thread_local PyObject **deferred;
+static __attribute__((tls_model("initial-exec"))) _Thread_local Py_ssize_t n_deferred;
+static __attribute__((tls_model("initial-exec"))) _Thread_local Py_ssize_t cap_deferred;
+
+static void drop_parent(PyFiber *p)
+{
+    if (!p)
+        return;
+    if (dealloc_depth > DEFER_DEPTH) {
+        if (n_deferred == cap_deferred) {
+            Py_ssize_t cap = cap_deferred ? 2 * cap_deferred : 64;
+            PyObject **a = PyMem_RawRealloc(deferred, (size_t)cap * sizeof *a);
+            if (!a) {
+                Py_DECREF(p);               /* no memory: recurse (the trashcan bounds it) */
+                return;
+            }
+            deferred = a;
+            cap_deferred = cap;
+        }
+        deferred[n_deferred++] = (PyObject *)p;
+        return;
+    }
+    Py_DECREF(p);
+}
+
+/* In the outermost deallocation: drop the deferred parents (each may defer
+ * more; this loop, not a recursion, takes them). */
+static void drain_deferred(void)
+{
+    if (dealloc_depth > 0 || draining || n_deferred == 0)
+        return;
+    draining = 1;
+    while (n_deferred > 0) {
+        PyObject *o = deferred[--n_deferred];
+        Py_DECREF(o);
+    }
+    PyMem_RawFree(deferred);
+    deferred = NULL;
+    cap_deferred = 0;
+    draining = 0;
 }
 
 static void release_impl(pyc_fiber *f)
@@ -312,7 +375,8 @@ static void release_impl(pyc_fiber *f)
     }
     Py_CLEAR(f->run);
     Py_CLEAR(f->context);
-    Py_CLEAR(f->parent);
+    PyFiber *parent = f->parent;
+    f->parent = NULL;
     /* Only a fiber abandoned mid-run still holds these. */
     Py_CLEAR(f->call.run);
     Py_CLEAR(f->call.value);
@@ -320,6 +384,7 @@ static void release_impl(pyc_fiber *f)
     if (th)
         pyc_thread_decref(th);
     PyMem_Free(f);
+    drop_parent(parent);                    /* last: see drop_parent */
 }
 
 static void fiber_dealloc(PyFiber *self)
@@ -350,12 +415,15 @@ static void fiber_dealloc(PyFiber *self)
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);
     self->impl = NULL;
+    dealloc_depth++;
     if (f)
         release_impl(f);
     Py_CLEAR(self->dict);
     tp->tp_free(self);
     if (drop_type)
         Py_DECREF(tp);                      /* as PyType_GenericAlloc took it */
+    dealloc_depth--;
+    drain_deferred();
     Py_TRASHCAN_END
 }
 
@@ -370,6 +438,21 @@ static int set_run(pyc_fiber *f, PyObject *run)
     }
     Py_XSETREF(f->run, Py_XNewRef(run));
     return 0;
+}
+
+/* Free-threaded builds: another live thread may switch to or resume this
+ * started fiber at any moment, so its saved state (frames, context) and
+ * its links cannot be read or changed from here without a lock on every
+ * switch, which pycoro does not take.  With the GIL nothing switches
+ * meanwhile.  Orphans and finished fibers never change again; an unstarted
+ * fiber belongs to whichever thread starts it (gevent's threadpool gives a
+ * greenlet made by the hub to a worker thread), its fields change only in
+ * the object's critical section or as it starts. */
+static int owned_elsewhere(pyc_fiber *f)
+{
+    if (!PYC_FREE_THREADED || !f->thread || pyc_fiber_is_dead(f) || PYC_LOAD(&f->orphaned))
+        return 0;
+    return f->thread != pyc_tl_thread && PYC_LOAD(&f->thread->alive);
 }
 
 static int set_parent(pyc_module_state *st, PyFiber *self, PyObject *value)
@@ -404,7 +487,17 @@ static int set_parent(pyc_module_state *st, PyFiber *self, PyObject *value)
         PyErr_SetString(PyExc_ValueError, "parent cannot be on a different thread");
         return -1;
     }
-    Py_SETREF(f->parent, (PyFiber *)Py_NewRef(p));
+    if (owned_elsewhere(f)) {
+        PyErr_SetString(PyExc_ValueError, "cannot set the parent of a fiber of another running "
+                                          "thread (free-threaded build: it may switch meanwhile)");
+        return -1;
+    }
+    PyFiber *old;
+    PYC_LOCKED((PyObject *)self);
+    old = f->parent;
+    f->parent = (PyFiber *)Py_NewRef(p);
+    PYC_UNLOCKED();
+    Py_XDECREF(old);
     return 0;
 }
 
@@ -458,7 +551,7 @@ static pyc_thread *switching_thread(PyFiber *self, const char *finalizing_msg)
         pyc_module_state *st = pyc_state_of_type(Py_TYPE(self));
         if (!st || !(th = pyc_get_thread(st)))
             return NULL;
-    } else if (th->has_pending) {
+    } else if (PYC_LOAD(&th->has_pending)) {
         pyc_kill_pending(th);
     }
     if (pyc_check_switchable(th, self->impl, finalizing_msg) < 0)
@@ -491,7 +584,7 @@ static PyObject *fiber_switch(PyFiber *self, PyObject *const *args, Py_ssize_t n
     pyc_fiber *f = self->impl;
     pyc_thread *th = f->thread;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (__builtin_expect(!th || th != pyc_tl_thread || f->finalizing || th->has_pending
+    if (__builtin_expect(!th || th != pyc_tl_thread || f->finalizing || PYC_LOAD(&th->has_pending)
                          || kwnames || nargs > 1, 0))
         return fiber_switch_general(self, args, nargs, kwnames);
     pyc_park_simple(th, args, nargs);
@@ -606,11 +699,22 @@ static int set_run_attr(PyFiber *self, PyObject *v, void *c)
     return set_run(self->impl, v);
 }
 
+PyFiber *pyc_fiber_get_parent(PyObject *fiber)
+{
+    /* Any thread may read it while its owner sets it (which drops the old
+     * parent): the object's critical section on free-threaded builds. */
+    PyFiber *p;
+    PYC_LOCKED(fiber);
+    p = (PyFiber *)Py_XNewRef((PyObject *)pyc_impl(fiber)->parent);
+    PYC_UNLOCKED();
+    return p;
+}
+
 static PyObject *get_parent(PyFiber *self, void *c)
 {
     (void)c;
-    PyFiber *p = self->impl->parent;
-    return Py_NewRef(p ? (PyObject *)p : Py_None);
+    PyFiber *p = pyc_fiber_get_parent((PyObject *)self);
+    return p ? (PyObject *)p : Py_NewRef(Py_None);
 }
 
 static int set_parent_attr(PyFiber *self, PyObject *v, void *c)
@@ -637,7 +741,7 @@ static PyObject *get_frame(PyFiber *self, void *c)
     /* A suspended fiber's frames live in its data stack, on the heap (an
      * orphan's too, until they are released). */
     pyc_fiber *f = self->impl;
-    if (f->core.state == PC_SUSPENDED && !pyc_is_finalizing()) {
+    if (f->core.state == PC_SUSPENDED && !pyc_is_finalizing() && !owned_elsewhere(f)) {
         PyObject *frame = pyc_pystate_frame(&f->pystate);
         if (frame)
             return frame;
@@ -656,12 +760,23 @@ static int running_elsewhere(pyc_fiber *f, const char *what)
     return 0;
 }
 
+static int suspended_elsewhere(pyc_fiber *f, const char *what)
+{
+    if (f->core.state != PC_RUNNING && owned_elsewhere(f)) {
+        PyErr_Format(PyExc_ValueError, "cannot %s the context of a fiber of another running "
+                                       "thread (free-threaded build: it may switch meanwhile)",
+                     what);
+        return 1;
+    }
+    return 0;
+}
+
 static PyObject *get_context(PyFiber *self, void *c)
 {
     (void)c;
     pyc_fiber *f = self->impl;
     PyObject *ctx;
-    if (running_elsewhere(f, "read"))
+    if (running_elsewhere(f, "read") || suspended_elsewhere(f, "read"))
         return NULL;
     switch (f->core.state) {
     case PC_RUNNING:
@@ -688,7 +803,7 @@ static int set_context(PyFiber *self, PyObject *v, void *c)
                      Py_TYPE(v)->tp_name);
         return -1;
     }
-    if (running_elsewhere(f, "set"))
+    if (running_elsewhere(f, "set") || suspended_elsewhere(f, "set"))
         return -1;
     Py_XINCREF(v);
     switch (f->core.state) {

@@ -31,6 +31,8 @@ PyObject *pyc_fiber_new(PyTypeObject *type, PyObject *run, PyObject *parent);
 PyObject *pyc_fiber_switch(PyObject *fiber, PyObject *args, PyObject *kwargs);
 PyObject *pyc_fiber_throw(PyObject *fiber, PyObject *typ, PyObject *val, PyObject *tb);
 int pyc_fiber_set_parent(PyObject *fiber, PyObject *parent);
+/* fiber.parent: a new reference, or NULL (no exception) for a main fiber. */
+PyFiber *pyc_fiber_get_parent(PyObject *fiber);
 /* fiber.run = run, set in the C slot (a subclass's run method is not
  * shadowed): 0, or -1 with AttributeError once started. */
 int pyc_fiber_set_run(PyObject *fiber, PyObject *run);

@@ -2,7 +2,8 @@
  * the state behind it.  Declarations only; read by switch, fiber, capi.
  *
  * The object is exactly greenlet 3's PyGreenlet: PyObject_HEAD, weakreflist,
- * dict and one opaque pointer (40 bytes on 64-bit), so that C and Cython
+ * dict and one opaque pointer (40 bytes on 64-bit, 56 on free-threaded
+ * builds, whose object header is 32 bytes), so that C and Cython
  * code compiled against greenlet's header (gevent's Greenlet puts its own
  * fields right after these 40 bytes) can extend pycoro's types unchanged.
  * Everything else lives behind `impl`, allocated with the object. */

@@ -40,10 +40,20 @@ PyObject *pyc_greenlet_adopt(pyc_module_state *st, PyObject *o)
     PyTypeObject *g = st->greenlet_type;
     if (g && o && Py_TYPE(o) == st->fiber_type && pyc_impl(o)->is_main) {
         /* What `o.__class__ = greenlet` does: both are heap types with the
-         * same layout, and an instance holds a reference to its type. */
-        Py_INCREF(g);
-        Py_SET_TYPE(o, g);
-        Py_DECREF(st->fiber_type);
+         * same layout, and an instance holds a reference to its type.  Any
+         * thread may adopt a main fiber (its parent link leads there), so
+         * on free-threaded builds two could at once: checked again in the
+         * object's critical section, so that it happens once. */
+        int adopted = 0;
+        PYC_LOCKED(o);
+        if (Py_TYPE(o) == st->fiber_type) {
+            Py_INCREF(g);
+            Py_SET_TYPE(o, g);
+            adopted = 1;
+        }
+        PYC_UNLOCKED();
+        if (adopted)
+            Py_DECREF(st->fiber_type);
     }
     return o;
 }
@@ -90,13 +100,15 @@ static int greenlet_set_parent(pyc_module_state *st, PyObject *self, PyObject *v
 static PyObject *greenlet_get_parent_attr(PyObject *self, void *c)
 {
     (void)c;
-    PyFiber *p = pyc_impl(self)->parent;
+    PyFiber *p = pyc_fiber_get_parent(self);
     if (!p)
         Py_RETURN_NONE;
     pyc_module_state *st = pyc_state_of_type(Py_TYPE(self));
-    if (!st)
+    if (!st) {
+        Py_DECREF(p);
         return NULL;
-    return Py_NewRef(pyc_greenlet_adopt(st, (PyObject *)p));
+    }
+    return pyc_greenlet_adopt(st, (PyObject *)p);
 }
 
 static int greenlet_set_parent_attr(PyObject *self, PyObject *value, void *c)

@@ -241,9 +241,10 @@ static PyModuleDef_Slot module_slots[] = {
 #ifdef Py_mod_multiple_interpreters
     {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
 #endif
-#ifdef Py_GIL_DISABLED
-    /* Not true yet, but it keeps CPython from switching the GIL on (and
-     * saying so) before module_exec refuses the free-threaded build. */
+#ifdef Py_mod_gil
+    /* 3.13+: free-threaded builds keep the GIL off (pystate.h says what is
+     * shared between threads and how it is protected); builds with a GIL
+     * ignore the slot. */
     {Py_mod_gil, Py_MOD_GIL_NOT_USED},
 #endif
     {0, NULL},

@@ -29,6 +29,25 @@
  *         fiber suspended inside a tracer must not leave the thread's other
  *         fibers untraced; a new fiber inherits its starter's).
  *
+ * Free-threaded builds (3.13t, 3.14t) carry two more:
+ *   ft    critical_section: the thread's chain of PyCriticalSection records,
+ *         which live on the C stack of the fiber that began them.  A switch
+ *         is to the runtime what detaching the thread state is (another
+ *         stack takes over): the fiber's sections are suspended as
+ *         _PyThreadState_Detach() does (their mutexes unlocked, so another
+ *         fiber of the thread can lock the same objects instead of waiting
+ *         forever for a suspended one), the chain is carried, and the top
+ *         section is re-locked when the fiber resumes, as attaching does.
+ *         A new fiber starts with an empty chain.
+ *   3.14t c_stack_refs: the thread's list of _PyCStackRef nodes, also on the
+ *         C stack; the collector walks the running list only, so the
+ *         objects of a suspended fiber's nodes are held (strong references)
+ *         and visited until it resumes.  Written against the 3.14 headers;
+ *         no 3.14t interpreter can be had here to run it.
+ * Everything else a free-threaded thread state has (mimalloc heaps, biased
+ * refcount queues, QSBR) is per OS thread and stays with it: fibers never
+ * change threads.
+ *
  * Left per thread on purpose: the raised exception (current_exception /
  * curexc_*: it is the payload of a throw), the trace and profile functions
  * (per thread, as in greenlet), and the trashcan's delete_later list
@@ -81,7 +100,21 @@
 #else
 #  include "internal/pycore_frame.h"
 #endif
+#if PYC_FREE_THREADED
+   /* their debug-build helpers have parameters unused in release builds */
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wunused-parameter"
+#  include "internal/pycore_critical_section.h"
+#  if PYC_PY314
+#    include "internal/pycore_tstate.h"
+#    include "internal/pycore_stackref.h"
+#  endif
+#  pragma GCC diagnostic pop
+#endif
 #undef Py_BUILD_CORE
+
+/* 3.14t's list of C-stack references (see the top). */
+#define PYC_CSTACK_REFS (PYC_FREE_THREADED && PYC_PY314)
 
 #include <string.h>
 
@@ -132,6 +165,14 @@ typedef struct {
     _PyErr_StackItem *exc_info;
     PyObject *exc_value;
     PyObject *context;
+#if PYC_FREE_THREADED
+    uintptr_t critical_section;
+#endif
+#if PYC_CSTACK_REFS
+    struct _PyCStackRef *c_stack_refs;
+    PyObject **cref_held;            /* strong references to their objects */
+    Py_ssize_t ncref_held;
+#endif
 #if PYC_CSTACK_FRAMES
     int nrelinks;
     int heap_cap;
@@ -163,12 +204,6 @@ _Static_assert(sizeof(_PyCFrame) <= sizeof(pyc_entry_frame), "pyc_entry_frame to
 
 int pyc_pystate_check_build(void)
 {
-#ifdef Py_GIL_DISABLED
-    PyErr_SetString(PyExc_ImportError,
-                    "pycoro does not support free-threaded CPython yet (this interpreter was "
-                    "built with --disable-gil). Use a CPython 3.11-3.14 build with the GIL.");
-    return -1;
-#else
     if ((Py_Version >> 16) != (PY_VERSION_HEX >> 16)) {
         PyErr_Format(PyExc_ImportError,
                      "pycoro was compiled for CPython %d.%d but runs on %d.%d: "
@@ -178,7 +213,6 @@ int pyc_pystate_check_build(void)
         return -1;
     }
     return 0;
-#endif
 }
 
 int pyc_is_finalizing(void)
@@ -325,6 +359,93 @@ static void unhide_cstack_frames(saved_state *s)
 #endif
 
 /* ------------------------------------------------------------------ */
+/* free-threaded: critical sections and C-stack references              */
+
+#if PYC_CSTACK_REFS
+static void release_crefs(saved_state *s)
+{
+    PyObject **held = s->cref_held;
+    Py_ssize_t n = s->ncref_held;
+    s->cref_held = NULL;
+    s->ncref_held = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_DECREF(held[i]);
+    PyMem_RawFree(held);
+}
+
+/* Runs while the fiber's C stack is still live: hold what its nodes refer
+ * to.  Without memory for the array the objects are not held (the list is
+ * empty at nearly every switch, so this allocates almost never). */
+static void hold_crefs(saved_state *s, PyThreadState *ts)
+{
+    struct _PyCStackRef *head = ((_PyThreadStateImpl *)ts)->c_stack_refs;
+    s->c_stack_refs = head;
+    s->cref_held = NULL;
+    s->ncref_held = 0;
+    Py_ssize_t n = 0;
+    for (struct _PyCStackRef *r = head; r; r = r->next)
+        n++;
+    if (n == 0 || !(s->cref_held = PyMem_RawMalloc((size_t)n * sizeof(PyObject *))))
+        return;
+    for (struct _PyCStackRef *r = head; r; r = r->next) {
+        if (!PyStackRef_IsNull(r->ref) && !PyStackRef_IsTaggedInt(r->ref))
+            s->cref_held[s->ncref_held++] = Py_NewRef(PyStackRef_AsPyObjectBorrow(r->ref));
+    }
+}
+#endif
+
+/* Switching away: suspend the fiber's critical sections and take its
+ * C-stack lists out of `ts`. */
+static inline void save_ft(saved_state *s, PyThreadState *ts)
+{
+#if PYC_FREE_THREADED
+    if (ts->critical_section)
+        _PyCriticalSection_SuspendAll(ts);
+    s->critical_section = ts->critical_section;
+#  if PYC_CSTACK_REFS
+    hold_crefs(s, ts);
+#  endif
+#else
+    (void)s;
+    (void)ts;
+#endif
+}
+
+/* A fiber starts: empty lists. */
+static inline void start_ft(PyThreadState *ts)
+{
+#if PYC_FREE_THREADED
+    ts->critical_section = 0;
+#  if PYC_CSTACK_REFS
+    ((_PyThreadStateImpl *)ts)->c_stack_refs = NULL;
+#  endif
+#else
+    (void)ts;
+#endif
+}
+
+/* Resuming, the last step (the thread state is the fiber's again): put its
+ * lists back and re-lock its top critical section, which may wait (and
+ * detach the thread state meanwhile, as attaching does). */
+static inline void restore_ft(saved_state *s, PyThreadState *ts)
+{
+#if PYC_FREE_THREADED
+#  if PYC_CSTACK_REFS
+    ((_PyThreadStateImpl *)ts)->c_stack_refs = s->c_stack_refs;
+    s->c_stack_refs = NULL;
+    release_crefs(s);
+#  endif
+    ts->critical_section = s->critical_section;
+    s->critical_section = 0;
+    if (ts->critical_section)
+        _PyCriticalSection_Resume(ts);
+#else
+    (void)s;
+    (void)ts;
+#endif
+}
+
+/* ------------------------------------------------------------------ */
 /* save / restore                                                       */
 
 void pyc_pystate_save(pyc_pystate *ps, PyThreadState *ts, PyObject *const *stack_top)
@@ -352,6 +473,7 @@ void pyc_pystate_save(pyc_pystate *ps, PyThreadState *ts, PyObject *const *stack
     ts->exc_state.exc_value = NULL;
     s->context = ts->context;                 /* moved */
     ts->context = NULL;
+    save_ft(s, ts);
 #if PYC_CSTACK_FRAMES
     s->top = first_complete(s->current_frame);
     s->nrelinks = 0;
@@ -407,6 +529,7 @@ void pyc_pystate_restore(pyc_pystate *ps, PyThreadState *ts)
      * next save and read only while the fiber is suspended. */
     s->exc_value = s->context = NULL;
     s->top = NULL;
+    restore_ft(s, ts);
 }
 
 /* ------------------------------------------------------------------ */
@@ -513,6 +636,7 @@ void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *p
     ts->exc_state.exc_value = NULL;
     ts->context = context;
     ts->context_ver++;
+    start_ft(ts);
 }
 
 void pyc_pystate_drop(PyThreadState *ts)
@@ -629,6 +753,10 @@ int pyc_pystate_traverse(pyc_pystate *ps, visitproc visit, void *arg)
     saved_state *s = S(ps);
     Py_VISIT(s->exc_value);
     Py_VISIT(s->context);
+#if PYC_CSTACK_REFS
+    for (Py_ssize_t i = 0; i < s->ncref_held; i++)
+        Py_VISIT(s->cref_held[i]);
+#endif
     /* The suspended fiber alone owns its frames.  Visit what each frame
      * holds a strong reference to: the specials, the locals and the value
      * stack where its depth is known.  Frames owned by a generator are
@@ -729,6 +857,9 @@ void pyc_pystate_discard(pyc_pystate *ps, int release_frames)
     }
 #if PYC_CSTACK_FRAMES
     free_relinks(s);
+#endif
+#if PYC_CSTACK_REFS
+    release_crefs(s);
 #endif
     Py_XDECREF(exc);
     Py_XDECREF(context);

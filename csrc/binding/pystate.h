@@ -90,6 +90,68 @@ int pyc_pystate_has_frames(pyc_pystate *s);
 
 void pyc_pool_clear(pyc_chunk_pool *pool);
 
+/* ------------------------------------------------------------------ */
+/* Free-threaded builds.  The binding's only Py_GIL_DISABLED tests are
+ * here and in pystate.c; the other layers use these shims.
+ *
+ * With the GIL, every field other threads touch is protected by it and the
+ * shims cost nothing.  Without it (3.13t/3.14t):
+ *   - per-thread data needs nothing: a thread's record, its fibers' state,
+ *     its tracer and its gc-phase flag are only touched by that thread;
+ *   - the few fields another thread reads or writes (a record's count,
+ *     `alive` and pending flags, a fiber's `orphaned`) use atomics;
+ *   - the lists other threads change (a record's registry and pending
+ *     queue, the process-wide chunk cache) take a pyc_lock: a spinlock,
+ *     not a PyMutex, because PyMutex_Lock may detach the thread state when
+ *     contended, which lets a stop-the-world pause (GC,
+ *     sys._current_frames) look at this thread while it is half-way
+ *     through a switch.  Every critical section is a few pointer moves
+ *     with no Python call, so spinning (with sched_yield) is short.
+ * Nothing process-wide is locked on the switch path. */
+#ifdef Py_GIL_DISABLED
+#  define PYC_FREE_THREADED 1
+#else
+#  define PYC_FREE_THREADED 0
+#endif
+
+#if PYC_FREE_THREADED
+#  include <sched.h>
+#endif
+
+typedef struct pyc_lock { int held; } pyc_lock;
+
+static inline void pyc_lock_acquire(pyc_lock *l)
+{
+#if PYC_FREE_THREADED
+    while (__atomic_exchange_n(&l->held, 1, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(&l->held, __ATOMIC_RELAXED))
+            sched_yield();
+    }
+#else
+    (void)l;
+#endif
+}
+
+static inline void pyc_lock_release(pyc_lock *l)
+{
+#if PYC_FREE_THREADED
+    __atomic_store_n(&l->held, 0, __ATOMIC_RELEASE);
+#else
+    (void)l;
+#endif
+}
+
+/* A flag or count another thread may read or change meanwhile. */
+#if PYC_FREE_THREADED
+#  define PYC_LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#  define PYC_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#  define PYC_ADD(p, d) __atomic_add_fetch((p), (d), __ATOMIC_ACQ_REL)
+#else
+#  define PYC_LOAD(p) (*(p))
+#  define PYC_STORE(p, v) ((void)(*(p) = (v)))
+#  define PYC_ADD(p, d) (*(p) += (d))
+#endif
+
 /* Critical sections on free-threaded builds (3.13+); no-ops elsewhere. */
 #ifdef Py_BEGIN_CRITICAL_SECTION
 #  define PYC_LOCKED(obj) Py_BEGIN_CRITICAL_SECTION(obj)

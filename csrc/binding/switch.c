@@ -247,7 +247,7 @@ static PyObject *describe_thread(unsigned long ident)
 static void wrong_thread(pyc_thread *th, pyc_thread *owner, int greenlet)
 {
     PyObject *exc = th->mstate->FiberError;
-    int ended = !owner || !owner->alive;
+    int ended = !owner || !PYC_LOAD(&owner->alive);
     if (greenlet && ended) {
         PyErr_SetString(exc, "cannot switch to a different thread (which happens to have exited)");
     } else if (greenlet) {

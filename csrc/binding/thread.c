@@ -15,7 +15,9 @@ static long alloc_fail_countdown;
 static void *core_realloc(void *ctx, void *p, size_t n)
 {
     (void)ctx;
-    if (alloc_fail_countdown > 0 && --alloc_fail_countdown == 0)
+    /* Atomic: on a free-threaded build other threads allocate meanwhile. */
+    if (__builtin_expect(__atomic_load_n(&alloc_fail_countdown, __ATOMIC_RELAXED) > 0, 0)
+        && __atomic_sub_fetch(&alloc_fail_countdown, 1, __ATOMIC_RELAXED) == 0)
         return NULL;
     return PyMem_Realloc(p, n);
 }
@@ -26,7 +28,10 @@ static void core_free(void *ctx, void *p)
     PyMem_Free(p);
 }
 
-void pyc_inject_alloc_failure(long nth) { alloc_fail_countdown = nth; }
+void pyc_inject_alloc_failure(long nth)
+{
+    __atomic_store_n(&alloc_fail_countdown, nth, __ATOMIC_RELAXED);
+}
 
 /* ------------------------------------------------------------------ */
 /* lifetime                                                             */
@@ -52,29 +57,20 @@ pyc_thread *pyc_thread_new(pyc_module_state *st, pc_fiber *main_core)
 
 void pyc_thread_detach(pyc_thread *th)
 {
-    th->alive = 0;
+    PYC_STORE(&th->alive, 0);
     if (pyc_tl_thread == th)
         pyc_tl_thread = NULL;
 }
 
 void pyc_thread_incref(pyc_thread *th)
 {
-#ifdef Py_GIL_DISABLED
-    __atomic_fetch_add(&th->refcnt, 1, __ATOMIC_RELAXED);
-#else
-    th->refcnt++;
-#endif
+    PYC_ADD(&th->refcnt, 1);
 }
 
 void pyc_thread_decref(pyc_thread *th)
 {
-#ifdef Py_GIL_DISABLED
-    if (__atomic_sub_fetch(&th->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
+    if (PYC_ADD(&th->refcnt, -1) != 0)
         return;
-#else
-    if (--th->refcnt != 0)
-        return;
-#endif
     pyc_pool_clear(&th->pool);
     PyMem_RawFree(th);
 }
@@ -84,47 +80,61 @@ void pyc_thread_decref(pyc_thread *th)
 
 void pyc_thread_link(pyc_thread *th, pyc_link *node)
 {
-    pyc_mutex_lock(&th->lock);
+    pyc_lock_acquire(&th->lock);
     node->prev = &th->fibers;
     node->next = th->fibers.next;
     th->fibers.next->prev = node;
     th->fibers.next = node;
-    pyc_mutex_unlock(&th->lock);
+    pyc_lock_release(&th->lock);
 }
 
 void pyc_thread_unlink(pyc_thread *th, pyc_link *node)
 {
-    pyc_mutex_lock(&th->lock);
+    pyc_lock_acquire(&th->lock);
     if (node->next) {
         node->prev->next = node->next;
         node->next->prev = node->prev;
         node->prev = node->next = NULL;
     }
-    pyc_mutex_unlock(&th->lock);
+    pyc_lock_release(&th->lock);
 }
 
 /* ------------------------------------------------------------------ */
 /* fibers handed over by other threads                                  */
 
-void pyc_thread_push_pending(pyc_thread *th, pyc_pending *node)
+int pyc_thread_push_pending(pyc_thread *th, pyc_pending *node)
 {
-    pyc_mutex_lock(&th->lock);
+    pyc_lock_acquire(&th->lock);
+    if (th->closed) {
+        pyc_lock_release(&th->lock);
+        return -1;
+    }
     node->next = th->pending;
     th->pending = node;
-#ifdef Py_GIL_DISABLED
-    __atomic_store_n(&th->has_pending, 1, __ATOMIC_RELEASE);
-#else
-    th->has_pending = 1;
-#endif
-    pyc_mutex_unlock(&th->lock);
+    PYC_STORE(&th->has_pending, 1);
+    pyc_lock_release(&th->lock);
+    return 0;
 }
 
 pyc_pending *pyc_thread_take_pending(pyc_thread *th)
 {
-    pyc_mutex_lock(&th->lock);
+    pyc_lock_acquire(&th->lock);
     pyc_pending *all = th->pending;
     th->pending = NULL;
-    th->has_pending = 0;
-    pyc_mutex_unlock(&th->lock);
+    PYC_STORE(&th->has_pending, 0);
+    pyc_lock_release(&th->lock);
+    return all;
+}
+
+pyc_pending *pyc_thread_close(pyc_thread *th, void (*each)(pyc_link *node))
+{
+    pyc_lock_acquire(&th->lock);
+    for (pyc_link *n = th->fibers.next; n != &th->fibers; n = n->next)
+        each(n);
+    th->closed = 1;
+    pyc_pending *all = th->pending;
+    th->pending = NULL;
+    PYC_STORE(&th->has_pending, 0);
+    pyc_lock_release(&th->lock);
     return all;
 }

@@ -42,25 +42,14 @@ typedef enum {
     PASS_ERROR    /* an exception is set in the thread state */
 } pass_kind;
 
-/* Locks for what other threads touch (the registry, the pending queue, the
- * count): the GIL on builds that have one, a PyMutex on free-threaded ones. */
-#ifdef Py_GIL_DISABLED
-typedef PyMutex pyc_mutex;
-#  define pyc_mutex_lock(m) PyMutex_Lock(m)
-#  define pyc_mutex_unlock(m) PyMutex_Unlock(m)
-#else
-typedef char pyc_mutex;
-#  define pyc_mutex_lock(m) ((void)(m))
-#  define pyc_mutex_unlock(m) ((void)(m))
-#endif
-
 typedef struct pyc_thread {
     pc_thread core;
     PyThreadState *ts;
     pyc_module_state *mstate;
     unsigned long ident;         /* PyThread_get_thread_ident() */
-    int alive;                   /* 0 once the OS thread has ended */
-    Py_ssize_t refcnt;           /* the thread's own + one per bound fiber */
+    int alive;                   /* 0 once the OS thread has ended (PYC_LOAD) */
+    Py_ssize_t refcnt;           /* the thread's own + one per bound fiber
+                                    (any thread changes it: PYC_ADD) */
 
     /* The fiber layer's state (stored here, used by switch.c/fiber.c). */
     PyFiber *main;               /* strong while the thread lives */
@@ -73,10 +62,14 @@ typedef struct pyc_thread {
     PyObject *start_run;         /* the callable a starting fiber runs */
     PyObject *const *stack_top;  /* end of switch()'s arguments (pystate.h) */
 
-    pyc_mutex lock;
+    /* What other threads touch, under `lock` (pystate.h: a no-op with the
+     * GIL): the registry (fibers are unlinked by whichever thread frees
+     * them) and the pending queue. */
+    pyc_lock lock;
     pyc_link fibers;             /* started, unfinished fibers (registry) */
     pyc_pending *pending;        /* fibers other threads dropped (a stack) */
-    int has_pending;             /* pending != NULL, read without the lock */
+    int has_pending;             /* pending != NULL, read without the lock (PYC_LOAD) */
+    int closed;                  /* the thread has ended: no more pending */
     pyc_chunk_pool pool;
 } pyc_thread;
 
@@ -111,9 +104,15 @@ void pyc_thread_unlink(pyc_thread *th, pyc_link *node);
 static inline int pyc_link_is_linked(const pyc_link *node) { return node->next != NULL; }
 
 /* Hand a fiber to its thread to be unwound there (any thread): push its
- * node.  The owner takes the whole stack at once (NULL if empty). */
-void pyc_thread_push_pending(pyc_thread *th, pyc_pending *node);
+ * node.  0, or -1 (nothing pushed) once the thread has ended: then the
+ * fiber is an orphan (pyc_thread_close has marked it).  The owner takes
+ * the whole stack at once (NULL if empty). */
+int pyc_thread_push_pending(pyc_thread *th, pyc_pending *node);
 pyc_pending *pyc_thread_take_pending(pyc_thread *th);
+/* The thread is ending: under the lock, call `each` on every fiber of the
+ * registry, refuse further pushes and take the pending stack (returned).
+ * `each` must not call back into this layer. */
+pyc_pending *pyc_thread_close(pyc_thread *th, void (*each)(pyc_link *node));
 
 /* Testing aid: fail the n-th core allocation from now (0: never). */
 void pyc_inject_alloc_failure(long nth);

@@ -224,5 +224,11 @@ PyMODINIT_FUNC PyInit__pycoro_capi_test(void)
 {
     if (Pycoro_Import() < 0)
         return NULL;
-    return PyModule_Create(&moddef);
+    PyObject *m = PyModule_Create(&moddef);
+#ifdef Py_GIL_DISABLED
+    /* Like any C user of pycoro on a free-threaded build: keep the GIL off. */
+    if (m && PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) < 0)
+        Py_CLEAR(m);
+#endif
+    return m;
 }

@@ -5,6 +5,7 @@ limit, never a crash, and the fibers that fit switch correctly.  Each runs in
 a child process.  Calls pycoro and the standard library."""
 import subprocess
 import sys
+import sysconfig
 import textwrap
 
 import pytest
@@ -69,8 +70,19 @@ def test_a_million_fibers_created_suspended_and_freed():
           % tuple(x / 2**20 for x in (before, peak, after_free, after_trim, again)))
     assert live == 1                            # only main
     assert peak - before > n * 500              # they did exist (>= 500 B each)
-    assert after_trim - before < 64 << 20       # all of it went back
-    assert again - before < (peak - before) // 5
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        # Every allocation of a free-threaded build comes from mimalloc,
+        # which keeps freed pages and purges (and later re-commits) them on
+        # its own schedule; malloc_trim does not reach it.  Measured on
+        # 3.13t, 1e6 fibers: 2.4 GB peak, 1.4 GB still resident after the
+        # free, +40 MB for the second round of 1e5.  So RSS after a free
+        # proves nothing either way there: what is asserted is that every
+        # fiber is gone (live == 1 above); test_leaks.py measures RSS over
+        # repeated rounds.
+        print("free-threaded build: RSS give-back not asserted (mimalloc)")
+    else:
+        assert after_trim - before < 64 << 20   # all of it went back
+        assert again - before < (peak - before) // 5
 
 
 @needs_rlimit_as
