@@ -1,5 +1,6 @@
 /* chunks: a cache in front of CPython's arena allocator for data-stack
- * chunks (see chunks.c).  Calls CPython only; called by fiber. */
+ * chunks (see chunks.c).  Calls pystate (its lock) and CPython; called by
+ * fiber. */
 #ifndef PYCORO_CHUNKS_H
 #define PYCORO_CHUNKS_H
 
