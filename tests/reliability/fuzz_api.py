@@ -109,7 +109,7 @@ ATTRS = ["run", "parent", "dead", "started", "frame", "context", "stack_saved", 
          "__dict__", "gr_frame", "nonexistent"]
 
 
-def call(fn, *a, **k):
+def call(fn, /, *a, **k):
     CASES[0] += 1
     try:
         fn(*a, **k)
