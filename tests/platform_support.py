@@ -18,6 +18,7 @@ under emulation (PYCORO_TEST_SCALE=0.1) instead of tests being skipped.
 import functools
 import os
 import platform
+import resource
 import subprocess
 import sys
 
@@ -128,6 +129,15 @@ def rlimit_as_unenforced_reason():
 
 def rlimit_as_enforced():
     return rlimit_as_unenforced_reason() is None
+
+
+def stack_limit_before_exec(kib):
+    """A preexec_fn setting RLIMIT_STACK to `kib` KiB in the child before it
+    execs: only a limit set then is the stack the interpreter really gets
+    (CPython 3.14 reads its stack bounds once, at start)."""
+    def set_stack():
+        resource.setrlimit(resource.RLIMIT_STACK, (kib << 10, kib << 10))
+    return set_stack
 
 
 # The ASan+UBSan build (.ci/lanes/asan_build.sh sets this): its allocator

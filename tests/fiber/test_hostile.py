@@ -1,7 +1,6 @@
 """Regression tests for the hostile cases of issue 14: a tracer that switches,
 unbounded nesting of fiber starts, long chains of dead fibers, and a data
 stack that cannot grow under a real memory limit."""
-import resource
 import subprocess
 import sys
 import textwrap
@@ -11,7 +10,7 @@ import pytest
 import pycoro
 from pycoro import Fiber, current
 
-from tests.platform_support import needs_rlimit_as, needs_subprocess
+from tests.platform_support import needs_rlimit_as, needs_subprocess, stack_limit_before_exec
 
 
 @pytest.fixture
@@ -23,17 +22,11 @@ def tracer_off():
 def run_child(code, *, limits="", stack_kib=None, timeout=120):
     """Run `code` in a fresh interpreter, optionally under resource limits
     set first (a statement, e.g. setting RLIMIT_AS) and with RLIMIT_STACK set
-    before the interpreter starts (stack_kib: CPython 3.14 reads its thread's
-    stack bounds once, at start, so a limit lowered later is not seen: only
-    one set before exec is the stack the program really has).  Returns
-    (rc, out, err)."""
+    before the interpreter starts (stack_kib; see stack_limit_before_exec).
+    Returns (rc, out, err)."""
     src = "import resource\n" + textwrap.dedent(limits) + "\n" + textwrap.dedent(code)
-
-    def preexec():
-        resource.setrlimit(resource.RLIMIT_STACK, (stack_kib << 10, stack_kib << 10))
-
-    p = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True,
-                       timeout=timeout, preexec_fn=preexec if stack_kib else None)
+    p = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True, timeout=timeout,
+                       preexec_fn=stack_limit_before_exec(stack_kib) if stack_kib else None)
     return p.returncode, p.stdout, p.stderr
 
 

@@ -6,14 +6,13 @@ plain CPython 3.11 cannot protect either (with 256 KiB it segfaults at a limit
 of 120 here: a few KiB of C stack per level), so the child first checks it in
 plain code at a lower limit, then in fibers.  Calls pycoro and the
 standard library in a child process."""
-import resource
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from tests.platform_support import needs_subprocess
+from tests.platform_support import needs_subprocess, stack_limit_before_exec
 
 CHILD = textwrap.dedent("""
     import sys
@@ -58,12 +57,6 @@ CHILD = textwrap.dedent("""
     """)
 
 
-def preexec(kib):
-    def set_stack():
-        resource.setrlimit(resource.RLIMIT_STACK, (kib << 10, kib << 10))
-    return set_stack
-
-
 @needs_subprocess
 @pytest.mark.parametrize("kib", [256, 1024])
 @pytest.mark.parametrize("mode,limit", [("py", 1000), ("c", 50)])
@@ -78,13 +71,13 @@ def test_deep_recursion_in_fibers_under_small_stack(kib, mode, limit):
             [sys.executable, "-c", "import sys\nsys.setrecursionlimit(%d)\n"
              "def rec_c(n):\n    return sorted([n], key=rec_c)\n"
              "try:\n    rec_c(0)\nexcept RecursionError:\n    print('ok')\n" % limit],
-            capture_output=True, text=True, timeout=120, preexec_fn=preexec(kib * 7 // 8))
+            capture_output=True, text=True, timeout=120, preexec_fn=stack_limit_before_exec(kib * 7 // 8))
         if plain.returncode < 0:
             pytest.skip("plain CPython %s (no pycoro) dies of signal %d on %d levels of "
                         "sorted(key=) recursion under a %d KiB stack (7/8 of %d KiB)"
                         % (sys.version.split()[0], -plain.returncode, limit, kib * 7 // 8, kib))
     p = subprocess.run([sys.executable, "-X", "faulthandler", "-c", CHILD, mode, str(limit)],
-                       capture_output=True, text=True, timeout=120, preexec_fn=preexec(kib))
+                       capture_output=True, text=True, timeout=120, preexec_fn=stack_limit_before_exec(kib))
     assert p.returncode == 0, (p.returncode, p.stderr[-3000:])
     words = p.stdout.split()
     assert words[0] == "plain:True"
