@@ -52,6 +52,32 @@ static pyc_lock lock;             /* every list of this file */
 static void *reserve[RESERVE_MAX + 1];
 static int reserved;
 
+/* Pop from the cache or the reserve, NULL if empty. */
+static void *pop(void **stack, int *n)
+{
+    void *p = NULL;
+    pyc_lock_acquire(&lock);
+    if (*n > 0)
+        p = stack[--*n];
+    pyc_lock_release(&lock);
+    return p;
+}
+
+/* Push onto one: 0, or -1 if it holds `max` already.  The count is
+ * stored atomically: heap_count is read without the lock. */
+static int push(void **stack, int *n, int max, void *p)
+{
+    int rc = -1;
+    pyc_lock_acquire(&lock);
+    if (*n < max) {
+        stack[*n] = p;
+        PYC_STORE(n, *n + 1);
+        rc = 0;
+    }
+    pyc_lock_release(&lock);
+    return rc;
+}
+
 /* When the arena allocator (mmap) cannot give a data-stack chunk, malloc
  * may still have one: memory that dropped objects and fibers gave back to
  * the heap stays in the process (it does not lower the address space an
@@ -67,19 +93,9 @@ static void *heap_chunk_alloc(size_t size)
     if (PYC_LOAD(&heap_count) == HEAP_MAX)
         return NULL;
     void *p = PyMem_RawMalloc(size);
-    if (!p)
-        return NULL;
-    int listed = 0;
-    pyc_lock_acquire(&lock);
-    if (heap_count < HEAP_MAX) {
-        heap_chunks[heap_count] = p;
-        PYC_STORE(&heap_count, heap_count + 1);
-        listed = 1;
-    }
-    pyc_lock_release(&lock);
-    if (!listed) {                       /* another thread filled the list */
-        PyMem_RawFree(p);
-        return NULL;
+    if (p && push(heap_chunks, &heap_count, HEAP_MAX, p) < 0) {
+        PyMem_RawFree(p);                /* another thread filled the list */
+        p = NULL;
     }
     return p;
 }
@@ -101,30 +117,6 @@ static int heap_chunk_free(void *ptr)
     if (found)
         PyMem_RawFree(ptr);
     return found;
-}
-
-/* Pop from the cache or the reserve, NULL if empty. */
-static void *pop(void **stack, int *n)
-{
-    void *p = NULL;
-    pyc_lock_acquire(&lock);
-    if (*n > 0)
-        p = stack[--*n];
-    pyc_lock_release(&lock);
-    return p;
-}
-
-/* Push onto one: 0, or -1 if it holds `max` already. */
-static int push(void **stack, int *n, int max, void *p)
-{
-    int rc = -1;
-    pyc_lock_acquire(&lock);
-    if (*n < max) {
-        stack[(*n)++] = p;
-        rc = 0;
-    }
-    pyc_lock_release(&lock);
-    return rc;
 }
 
 /* obmalloc's arena size on 64-bit builds (ARENA_BITS 20, 3.11-3.14). */
