@@ -194,12 +194,10 @@ class Waiter:
         t = self.task
         if t is None:
             return
-        parked = t._phase is PARKED
-        if parked:
+        if t._phase is PARKED:  # reschedule(t, value), inlined: the hot path of every hand-off
             t._hub._ready.append(t)   # first: the step that can fail (see reschedule)
+            t._phase = RUNNABLE
+            t._next_value = value
         self.value = value
         self.granted = True
         self.task = None
-        if parked:  # the rest of reschedule(t, value), inlined: the hot path of every hand-off
-            t._phase = RUNNABLE
-            t._next_value = value
