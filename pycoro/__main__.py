@@ -12,12 +12,12 @@ def main(argv=None):
         "bench", help="benchmark pycoro against greenlet (switch, create, memory, ...)",
         description="Run pycoro's performance measures against greenlet in one run and print "
                     "a table of medians, ratios and targets.")
-    from . import _bench  # stdlib-only at import time; greenlet/matplotlib load on use
+    from . import bench as bench_cli  # stdlib-only at import time; greenlet/matplotlib load on use
 
-    _bench.add_arguments(bench)
+    bench_cli.add_arguments(bench)
     args = p.parse_args(argv)
     if args.command == "bench":
-        return _bench.cli(args)
+        return bench_cli.cli(args)
     p.print_help()
     return 2
 
