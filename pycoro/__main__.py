@@ -17,7 +17,7 @@ def main(argv=None):
     bench_cli.add_arguments(bench)
     args = p.parse_args(argv)
     if args.command == "bench":
-        return bench_cli.cli(args)
+        return bench_cli.command(args)
     p.print_help()
     return 2
 

@@ -36,4 +36,4 @@ its cffi module, built on first use into ~/.cache/pycoro), gevent_work, net
 Owns: nothing but this description and the entry points.  May call: cli.
 Importing it loads only the standard library.
 """
-from .cli import add_arguments, cli, main  # noqa: F401
+from .cli import add_arguments, command, main  # noqa: F401

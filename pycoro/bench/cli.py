@@ -153,10 +153,10 @@ def run(args, measure_list=None):
 def main(argv=None, measure_list=None):
     p = argparse.ArgumentParser(prog="python -m pycoro bench", description=__doc__.split("\n\n")[0])
     add_arguments(p)
-    return cli(p.parse_args(argv), measure_list)
+    return command(p.parse_args(argv), measure_list)
 
 
-def cli(args, measure_list=None):
+def command(args, measure_list=None):
     if args.compare:
         from . import compare
 

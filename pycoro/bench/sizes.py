@@ -26,7 +26,7 @@ class Sizes:
         rep = (lambda r: max(1, min(r, rcap))) if rcap > 0 else (lambda r: r)
         # timing rows: processes per implementation, samples per process,
         # the calibrated length of one burst
-        self.procs = rep(5 if q else 11)
+        self.procs = rep(5 if q else 15)
         self.values = rep(5 if q else 7)
         self.min_ns = max(1e4, 1e6 * self.scale)
         self.suspended = self.n(10_000 if q else 100_000)
