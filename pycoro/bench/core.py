@@ -1,7 +1,8 @@
-# The raw C core row's worker: times the pure C core's switch through the
-# cffi module core_ffi.py builds (no CPython in the switched code), in a
-# fresh process per replicate.  Owns the variants timed and their samples.
-# May call: core_ffi, workloads (BURSTS).
+"""The raw C core row's worker: times the pure C core's switch through the
+cffi module core_ffi.py builds (no CPython in the switched code), in a
+fresh process per replicate.  Owns the variants timed and their samples.
+May call: core_ffi, workloads (BURSTS).
+"""
 from . import core_ffi
 from .workloads import BURSTS
 

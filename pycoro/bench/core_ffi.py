@@ -1,11 +1,12 @@
-# Owns the one recipe that builds the pure C core (csrc/pycoro_core.c and the
-# arch switch, no CPython binding) with the C fixtures of tests/core into a
-# cffi module, and imports it.  Two users: the bench's raw-switch row
-# (pycoro/bench/core.py; sources shipped in the installed package, module
-# cached in ~/.cache/pycoro) and the core tests (tests/core/ffi_build.py,
-# which loads this file by path so that they never import the binding).
-# May call: the standard library, cffi and setuptools' distutils; nothing of
-# pycoro.
+"""Owns the one recipe that builds the pure C core (csrc/pycoro_core.c and the
+arch switch, no CPython binding) with the C fixtures of tests/core into a
+cffi module, and imports it.  Two users: the bench's raw-switch row
+(pycoro/bench/core.py; sources shipped in the installed package, module
+cached in ~/.cache/pycoro) and the core tests (tests/core/ffi_build.py,
+which loads this file by path so that they never import the binding).
+May call: the standard library, cffi and setuptools' distutils; nothing of
+pycoro.
+"""
 import glob
 import hashlib
 import importlib.util

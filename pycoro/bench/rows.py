@@ -1,8 +1,9 @@
-# The fiber rows of `python -m pycoro bench` (switch, create, suspended,
-# RSS at depths 5/20/50, C re-entry, live-fiber flatness, raw C core) and the
-# table of every row with its target.  Each row function returns its
-# replicates for runner.assess.  May call: runner, stats, workloads,
-# rows_net (the gevent and net rows).
+"""The fiber rows of `python -m pycoro bench` (switch, create, suspended,
+RSS at depths 5/20/50, C re-entry, live-fiber flatness, raw C core) and the
+table of every row with its target.  Each row function returns its
+replicates for runner.assess.  May call: runner, stats, workloads,
+rows_net (the gevent and net rows).
+"""
 from . import rows_net, stats
 from . import workloads as work
 from .runner import Measure, process_median, run_worker

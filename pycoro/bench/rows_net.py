@@ -1,8 +1,9 @@
-# The gevent and network rows of `python -m pycoro bench`: compiled gevent
-# on greenlet vs on pycoro (gevent_work.py, a fresh process per sample), and
-# the loopback echo of pycoro.net against asyncio, gevent, uvloop and trio
-# (net.py: a fresh server process per sample, a C load generator).
-# May call: runner, gevent_work, net.
+"""The gevent and network rows of `python -m pycoro bench`: compiled gevent
+on greenlet vs on pycoro (gevent_work.py, a fresh process per sample), and
+the loopback echo of pycoro.net against asyncio, gevent, uvloop and trio
+(net.py: a fresh server process per sample, a C load generator).
+May call: runner, gevent_work, net.
+"""
 from .runner import Measure, run_worker
 
 

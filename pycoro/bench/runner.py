@@ -1,7 +1,8 @@
-# Runs the rows of `python -m pycoro bench`: starts the worker processes
-# (pycoro/bench/workers.py), alternates the two implementations round by
-# round, and turns each row's replicates into its verdict.  Owns Measure,
-# Ctx and the row dict of the JSON report.  May call: stats, sizes.
+"""Runs the rows of `python -m pycoro bench`: starts the worker processes
+(pycoro/bench/workers.py), alternates the two implementations round by
+round, and turns each row's replicates into its verdict.  Owns Measure,
+Ctx and the row dict of the JSON report.  May call: stats, sizes.
+"""
 import json
 import subprocess
 import sys

@@ -1,7 +1,8 @@
-# How much `python -m pycoro bench` runs (iteration counts, worker processes
-# per implementation, samples per process) and its progress bar.  Owns the
-# environment knobs PYCORO_BENCH_SCALE, _MAX_LIVE and _REPEAT.  May call:
-# the standard library.
+"""How much `python -m pycoro bench` runs (iteration counts, worker processes
+per implementation, samples per process) and its progress bar.  Owns the
+environment knobs PYCORO_BENCH_SCALE, _MAX_LIVE and _REPEAT.  May call:
+the standard library.
+"""
 import os
 import sys
 import time

@@ -1,15 +1,11 @@
-# The bench's statistics: how a list of replicate values (one per fresh
-# process or round) becomes a median with its spread, a verdict against a
-# target, a ratio against the baseline's better mode, and a change between
-# two runs.  Pure standard library, no I/O; tests/test_bench_cli.py drives it
-# with synthetic samples.  May call: nothing of pycoro.
-"""Verdicts that never overclaim.
+"""The bench's statistics: how a list of replicates (one value per fresh
+worker process, or per round of a paired ratio) becomes a median with its
+spread, a verdict against a target, a ratio against the baseline's better
+mode, and a change between two runs.
 
-Every measure ends as a list of replicates: one value per fresh worker
-process (or per round of a paired ratio).  The measurement is their median;
-its spread is a distribution-free confidence interval of that median, from
-order statistics (the interval [x_(j), x_(n+1-j)] covers the true median with
-probability 1 - 2 P(Binomial(n, 1/2) < j)).  A verdict compares the whole
+The spread is a distribution-free confidence interval of the median, from
+order statistics: [x_(j), x_(n+1-j)] covers the true median with
+probability 1 - 2 P(Binomial(n, 1/2) < j).  A verdict compares the whole
 interval with the target:
 
     pass          the whole interval meets the target
@@ -18,10 +14,11 @@ interval with the target:
                   MIN_REPLICATES replicates): said with the numbers
 
 so one slow sample can widen the interval, never turn it into a FAIL.
+The method around it (after pyperf's): pycoro/bench/__init__.py.
 
-Method (after pyperf: worker processes, calibrated loops, warm-ups, the
-standard deviation and a warning when it exceeds 10 % of the mean): see
-pycoro/bench/__init__.py.
+Owns: median_interval, judge, better_mode, paired_ratios, flatness, change.
+Pure standard library, no I/O (tests/test_bench_cli.py drives it with
+synthetic samples).  May call: nothing of pycoro.
 """
 import math
 import random
@@ -39,7 +36,8 @@ def median(xs):
 
 
 def median_interval(xs, confidence=CONFIDENCE):
-    """(lo, hi, coverage): the narrowest order-statistic interval around the
+    """
+(lo, hi, coverage): the narrowest order-statistic interval around the
     median whose coverage is at least `confidence`; with too few values for
     that, (min, max) and the coverage it really has (n = 3: 75 %)."""
     v = sorted(xs)

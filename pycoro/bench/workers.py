@@ -1,13 +1,15 @@
-# The worker processes of `python -m pycoro bench`: every sample the bench
-# judges comes from a fresh interpreter started as
-# `python -m pycoro.bench.workers CMD JSON`, which prints one JSON result as
-# its last line.  Owns the memory and live-fiber workers and the dispatch to
-# the timing workloads, the raw core (core.py) and gevent (gevent_work.py).
-# May call: workloads, core, gevent_work.
-"""Fresh-process workers: a process per sample keeps one implementation's
-heap (and pycoro's data-stack chunk cache, which would serve greenlet's
-allocations too) and one process's stack placement (greenlet is bimodal
-from process to process) from counting for or against the other."""
+"""The worker processes of `python -m pycoro bench`: every sample the bench
+judges comes from a fresh interpreter started as
+`python -m pycoro.bench.workers CMD JSON`, which prints one JSON result as
+its last line.  A process per sample keeps one implementation's heap (and
+pycoro's data-stack chunk cache, which would serve greenlet's allocations
+too) and one process's stack placement (greenlet is bimodal from process to
+process) from counting for or against the other.
+
+Owns: the memory and live-fiber workers and the dispatch to the timing
+workloads, the raw core (core.py) and gevent (gevent_work.py).
+May call: workloads, core, gevent_work.
+"""
 import gc
 import json
 import sys
@@ -29,7 +31,8 @@ def work_create(impl_name, values, min_ns=1e6):
 
 
 def work_suspended(impl_name, n):
-    """suspended_create_free: (create ns, free ns) totals."""
+    """
+suspended_create_free: (create ns, free ns) totals."""
     c, f = w.suspended_create_free(load_impl(impl_name), n)
     return {"create": c, "free": f}
 

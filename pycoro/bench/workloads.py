@@ -1,13 +1,12 @@
-# The workloads of `python -m pycoro bench`, run in its worker processes
-# (pycoro/bench/workers.py) and by bench/test_fiber_bench.py: every workload
-# takes an `Impl` (pycoro or greenlet behind the same names), so the two
-# implementations run exactly the same Python code.  Owns the timing loop
-# (calibrated loops, warm-ups, samples that are each the fastest of a few
-# bursts).  May call: pycoro and greenlet, loaded by load_impl only.
-"""Workloads for `python -m pycoro bench`.
+"""The workloads of `python -m pycoro bench`, run in its worker processes
+(workers.py) and by bench/test_fiber_bench.py: every workload takes an
+`Impl` (pycoro or greenlet behind the same names), so the two
+implementations run exactly the same Python code.  Timing workloads return
+nanoseconds per operation.
 
-Timing workloads return nanoseconds per operation; nothing here imports
-greenlet or pycoro at module level: `load_impl` does.
+Owns: the timing loop (calibrated loops, warm-ups, samples that are each the
+fastest of a few bursts) and the fibers it times.  May call: pycoro and
+greenlet, loaded by load_impl only (nothing at module level).
 """
 import gc
 import os
@@ -24,7 +23,8 @@ BURSTS = 5
 
 
 class Impl:
-    """One implementation under a common set of names."""
+    """
+One implementation under a common set of names."""
 
     def __init__(self, name, Fiber, current, FiberExit, saved_attr, version):
         self.name = name
