@@ -6,9 +6,11 @@ Method (after pyperf's: worker processes, calibrated loops, warm-ups, the
 spread of the values, a warning when the machine is too noisy):
 
 - Every replicate is a fresh worker process (workers.py).  Timing workers
-  calibrate their loop count until one burst lasts 1 ms (PYCORO_BENCH_SCALE
-  scales it), run one warm-up sample, then a few samples, each the fastest
-  of 5 bursts; the process's replicate is the median of its samples.
+  calibrate their loop count until one burst lasts 0.25 ms (pyperf
+  calibrates to 100 ms values and warns under 1 ms; here a burst must fit
+  between two preemptions of a shared machine; PYCORO_BENCH_SCALE scales
+  it), run one warm-up sample, then a few samples, each the fastest of 5
+  bursts; the process's replicate is the median of its samples.
 - The two implementations alternate round by round (which goes first
   alternates too), so a round's two processes ran back to back on the same
   machine state, and a ratio row judges the per-round ratios.

@@ -29,7 +29,7 @@ class Sizes:
         # the calibrated length of one burst
         self.procs = rep(5 if q else 15)
         self.values = rep(5 if q else 7)
-        self.min_ns = max(1e4, 1e6 * self.scale)
+        self.min_ns = max(1e4, 2.5e5 * self.scale)
         self.suspended = self.n(10_000 if q else 100_000)
         self.suspended_repeat = rep(3 if q else 5)
         self.rss_n = self.n(3_000 if q else 20_000, minimum=500)

@@ -18,15 +18,15 @@ from . import workloads as w
 from .workloads import BURSTS, _ns, _rss_bytes, fiber_at_depth, load_impl
 
 
-def work_roundtrip(impl_name, values, depth=1, min_ns=1e6):
+def work_roundtrip(impl_name, values, depth=1, min_ns=2.5e5):
     return w.roundtrip(load_impl(impl_name), values, depth=depth, min_ns=min_ns)
 
 
-def work_reentry(impl_name, values, min_ns=1e6):
+def work_reentry(impl_name, values, min_ns=2.5e5):
     return w.reentry(load_impl(impl_name), values, min_ns=min_ns)
 
 
-def work_create(impl_name, values, min_ns=1e6):
+def work_create(impl_name, values, min_ns=2.5e5):
     return w.create_run(load_impl(impl_name), values, min_ns=min_ns)
 
 

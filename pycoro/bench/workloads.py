@@ -118,12 +118,14 @@ def _kill(f):
 
 # ---------------------------------------------------------------- timing
 
-def timed(burst, unit, values, warmups=1, min_ns=1e6):
+def timed(burst, unit, values, warmups=1, min_ns=2.5e5):
     """pyperf's loop, on a shared machine: `burst(loops)` runs `loops` times
     an operation block of `unit` operations and returns the ns it took.
-    Calibration doubles `loops` until one burst lasts `min_ns` (1 ms: well
-    above the timer's resolution, short enough to run between two
-    preemptions); `warmups` samples are taken and thrown away; then `values`
+    Calibration doubles `loops` until one burst lasts `min_ns` (0.25 ms:
+    the timer's ~30 ns resolution is then < 0.1 %, and a burst still fits
+    between two preemptions of a loaded machine, whose time slices are a few
+    ms; 5 ms bursts measured 2x slower than 0.5 ms ones under a load of 5 on
+    2 cores); `warmups` samples are taken and thrown away; then `values`
     samples, each the fastest of BURSTS bursts, in ns per operation."""
     loops = 1
     while burst(loops) < min_ns and loops < 1 << 24:
