@@ -11,7 +11,7 @@ def main(argv=None):
     bench = sub.add_parser(
         "bench", help="benchmark pycoro against greenlet (switch, create, memory, ...)",
         description="Run pycoro's performance measures against greenlet in one run and print "
-                    "a table of medians, ratios and targets.")
+                    "a table of medians, each judged statistic with its interval, targets and verdicts.")
     from . import bench as bench_cli  # stdlib-only at import time; greenlet/matplotlib load on use
 
     bench_cli.add_arguments(bench)

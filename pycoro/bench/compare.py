@@ -70,4 +70,8 @@ def print_compare(old_path, new_path, stream):
                            + [line(x) for x in cells]) + "\n")
     stream.write("  [interval]: %d%% bootstrap interval of median(new)/median(old); faster/slower "
                  "only when it excludes 1.\n" % round(100 * stats.CONFIDENCE))
+    if bool(old.get("quick")) != bool(new.get("quick")) or old.get("scale") != new.get("scale"):
+        stream.write("  note: the two runs used different sizes (--quick or PYCORO_BENCH_SCALE): "
+                     "rows that depend on the size (fiber counts, live fibers) differ for that "
+                     "reason too.\n")
     return rows
