@@ -23,8 +23,8 @@ PTH = "pycoro-greenlet.pth"
 # core with the fixtures of tests/core on first use: build_py ships those
 # sources as pycoro/bench/csrc/ (fixtures in csrc/fixtures/), so that an
 # installed package needs no checkout.  One copy of each in the repository.
-BENCH_CSRC = ([(p, os.path.relpath(p, "csrc")) for p in ["csrc/pycoro_core.c", "csrc/pycoro_core.h"]
-               + sorted(glob.glob("csrc/arch/*"))]
+BENCH_CSRC = ([(p, os.path.relpath(p, "csrc"))
+               for p in sorted(glob.glob("csrc/*.[ch]") + glob.glob("csrc/arch/*"))]
               + [(p, os.path.join("fixtures", os.path.basename(p)))
                  for p in ["tests/core/fixtures.c"] + sorted(glob.glob("tests/core/*.S"))])
 
