@@ -120,8 +120,8 @@ def assess(m, r, row):
         v = stats.judge(judged, None)
         v["status"] = "pass" if r.get("works") else "fail"
     row["samples"]["judged"] = judged
-    row["value"] = v["value"]
-    row["spread"] = v["spread"]
+    row["value"] = None if v["status"] == "no baseline" else v["value"]
+    row["spread"] = None if v["status"] == "no baseline" else v["spread"]
     row["coverage"] = v["coverage"]
     row["noise"] = v["noise"]
     row["status"] = v["status"]
