@@ -59,8 +59,9 @@ def plot(report, path, plt):
     m = report["machine"]
     py = m["python"].split()[0]
     vers = ", ".join("%s %s" % kv for kv in report["versions"].items())
-    fig.suptitle("%s; CPython %s; %s%s" % (m["cpu"], py, vers, " (--quick)" if report["quick"] else ""),
-                 fontsize=9)
+    load = " load average %.1f on %s cores;" % (m["loadavg"][0], m["cores"]) if m.get("loadavg") else ""
+    fig.suptitle("%s;%s CPython %s; %s%s" % (m["cpu"], load, py, vers,
+                                             " (--quick)" if report["quick"] else ""), fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
