@@ -299,6 +299,9 @@ def test_ratio_row_is_held_against_the_better_mode():
     assert row["status"] == "pass"
     m.target = 0.2
     assert runner.assess(m, {"subject": s, "baseline": b}, {})["status"] == "fail"
+    # a row whose baseline is not greenlet (the echo servers) judges every round
+    m = runner.Measure("echo", "echo", "ns", 0.25, "ratio", 1, None, modes=False)
+    assert len(runner.assess(m, {"subject": s, "baseline": b}, {})["samples"]["judged"]) == 9
     assert "two groups" in report_mod._notes({"baseline": "greenlet", "subject": "pycoro",
                                               "measures": [dict(row, id="rt", unit="ns", error=None)]})[0]
 

@@ -19,7 +19,8 @@ spread of the values, a warning when the machine is too noisy):
   baseline's processes at the largest jump between sorted values when it is
   at least 15 % and the faster side has two or more processes; only the
   rounds whose baseline process is in the faster mode are judged, so pycoro
-  is held against greenlet's better mode (the table's note says when).
+  is held against greenlet's better mode (the table's note says when).  The
+  network rows, whose baseline is another server, judge every round.
 - A row's verdict compares the whole confidence interval of the median of
   its replicates with the target (stats.judge): PASS, FAIL or
   "inconclusive" with the numbers; fewer than 3 replicates never give a

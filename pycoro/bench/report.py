@@ -84,7 +84,6 @@ STATUS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
 
 def _notes(report):
     out = []
-    base = report["baseline"] or "baseline"
     for r in report["measures"]:
         if r["error"]:
             out.append("%s: %s: %s" % (r["id"], r["status"], r["error"]))
@@ -92,6 +91,7 @@ def _notes(report):
             out.append("%s: noisy: the std dev of its %d replicates is %.0f%% of their mean"
                        % (r["id"], len(r["samples"].get("judged", [])), 100 * r["noise"]))
         m = r.get("baseline_modes")
+        base = (r.get("detail") or {}).get("other") or report["baseline"] or "baseline"
         if m:
             f = lambda xs: "%s..%s" % (fmt(xs[0], r["unit"]), fmt(xs[-1], r["unit"]))  # noqa: E731
             out.append("%s: %s's processes fall in two groups, %d at %s and %d at %s: %s is "

@@ -58,7 +58,8 @@ def _net_echo_measure(other, size, target, steps):
              "uvloop": "asyncio+uvloop", "trio": "trio"}[other]
     return Measure("net_echo_%s_%s" % ("64" if size == 64 else "4k", other),
                    "net: echo 100 conns %s, per request, vs %s" % ("64 B" if size == 64 else "4 KiB", label),
-                   "ns", target, "ratio", steps, lambda ctx: _net_echo_row(ctx, other, size))
+                   "ns", target, "ratio", steps, lambda ctx: _net_echo_row(ctx, other, size),
+                   modes=False)   # the baseline is another server, not greenlet's switch
 
 
 def m_net_idle(ctx):

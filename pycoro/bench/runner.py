@@ -64,7 +64,8 @@ class Measure:
     <= target), "value" (the subject's replicates <= target) or "works"
     (it ran and checked its result; the numbers are shown, not judged)."""
 
-    def __init__(self, id, title, unit, target, kind, steps, fn):
+    def __init__(self, id, title, unit, target, kind, steps, fn, modes=True):
+        self.modes = modes      # judge against the baseline's better mode (greenlet's rows)
         self.id = id
         self.title = title
         self.unit = unit
@@ -100,7 +101,7 @@ def assess(m, r, row):
             v["status"] = "no baseline"
             judged = s
         else:
-            keep = stats.better_mode(b)
+            keep = stats.better_mode(b) if m.modes else list(range(len(b)))
             row["baseline"] = stats.median([b[i] for i in keep])
             if len(keep) < len(b):
                 row["baseline_modes"] = {
