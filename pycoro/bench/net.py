@@ -4,7 +4,7 @@ Owns: the load generator (C with epoll, compiled by the bench with the
 system's cc, cached by source hash, so the client side costs the same for
 every server), the echo servers (pycoro.net, asyncio streams, gevent's
 StreamServer, uvloop and trio when installed), each run in a fresh process
-by `python -m pycoro._bench_net serve IMPL`, and `sample()`: one server
+by `python -m pycoro.bench.net serve IMPL`, and `sample()`: one server
 process, one load-generator run, nanoseconds per request.
 May call: the standard library; pycoro.net, asyncio, gevent, uvloop, trio in
 the server processes only.
@@ -124,7 +124,7 @@ def sample(impl, size, total, conns=100):
     """Start a fresh `impl` echo server, drive it with the load generator;
     nanoseconds per request (lower is better)."""
     exe = loadgen_path()
-    server = subprocess.Popen([sys.executable, "-m", "pycoro._bench_net", "serve", impl],
+    server = subprocess.Popen([sys.executable, "-m", "pycoro.bench.net", "serve", impl],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         line = server.stdout.readline()
@@ -155,7 +155,7 @@ def rss_idle(impl, conns):
         if hard != resource.RLIM_INFINITY and hard < need:
             raise RuntimeError(f"{conns} idle connections need {need} fds; the hard limit is {hard}")
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))  # inherited by the server
-    server = subprocess.Popen([sys.executable, "-m", "pycoro._bench_net", "serve", impl],
+    server = subprocess.Popen([sys.executable, "-m", "pycoro.bench.net", "serve", impl],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     socks = []
     try:
@@ -283,4 +283,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "serve" and sys.argv[2] in IMPLS:
         globals()["serve_" + sys.argv[2]]()
     else:
-        raise SystemExit("usage: python -m pycoro._bench_net serve {%s}" % ",".join(IMPLS))
+        raise SystemExit("usage: python -m pycoro.bench.net serve {%s}" % ",".join(IMPLS))
