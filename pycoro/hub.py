@@ -1,6 +1,7 @@
 """The hub: a round-robin scheduler for `Fiber`s, in plain Python.
 
-One hub per thread (`get_hub()`).  `run(main)` runs `main` as a task and
+One hub per thread (`get_hub()`); `run(main, hubs=N)` runs N of them, one OS
+thread each, with `spawn_on` placing tasks on them (see _hub/_multi.py).  `run(main)` runs `main` as a task and
 drives the hub in the calling fiber until `main` finishes; every other task
 still alive then is cancelled and joined.  Tasks are `Fiber` subclasses kept
 in a FIFO run queue; a task that blocks switches *directly* to the next ready
@@ -34,7 +35,8 @@ from ._hub._errors import (
     Timeout,
 )
 from ._hub._io import wait_readable, wait_writable
-from ._hub._run import Hub, current_task, get_hub, run, spawn, spawn_later
+from ._hub._multi import hubs, run, spawn_on
+from ._hub._run import Hub, current_task, get_hub, spawn, spawn_later
 from ._hub._scopes import move_on_after, shield, timeout
 from ._hub._signals import SignalReceiver, signal_receiver
 from ._hub._task import Task
@@ -52,12 +54,14 @@ __all__ = [
     "Timeout",
     "current_task",
     "get_hub",
+    "hubs",
     "move_on_after",
     "run",
     "shield",
     "sleep",
     "spawn",
     "spawn_later",
+    "spawn_on",
     "timeout",
     "max_threads",
     "signal_receiver",
