@@ -109,7 +109,7 @@ class Group:
     def least_loaded(self):
         best = None
         for h in self.hubs:
-            load = len(h._tasks) + h._incoming + len(h._ready)
+            load = len(h._tasks) + h._incoming
             if best is None or load < best[0]:
                 best = (load, h)
         return best[1]
