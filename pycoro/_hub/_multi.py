@@ -202,17 +202,24 @@ def run(main, *args, hubs=1, **kwargs):
             raise Deadlock(group.blocked) from None
         except BaseException:
             _join(group, threads)
+            _raise_failure(group)  # it caused what main raised (Cancelled)
             raise
         _join(group, threads)
-        if group.fatal is not None:
-            group.fatal._outcome.unwrap()
-        if group.error is not None:
-            raise group.error
+        _raise_failure(group)
         return result
     finally:
         _join(group, threads)
         hub0._group = None
         _parking.exit_multi()
+
+
+def _raise_failure(group):
+    """Raise what ended the run on a worker hub: a task's KeyboardInterrupt or
+    SystemExit, or a failure of the hub loop itself."""
+    if group.fatal is not None:
+        group.fatal._outcome.unwrap()
+    if group.error is not None:
+        raise group.error
 
 
 def _join(group, threads):

@@ -23,6 +23,12 @@ def here():
     return pycoro.get_hub().index
 
 
+def until_waiting(*tasks):
+    """Yield until every task (of any hub) is parked: an observation, not a guess."""
+    while not all(t.state == "waiting" for t in tasks):
+        pycoro.sleep(0.0005)
+
+
 # -- placement -----------------------------------------------------------------
 def test_main_on_hub0_tasks_stay_on_their_hub():
     def job():
@@ -160,10 +166,11 @@ def test_join_result_exception_cancel_across_hubs():
         with pytest.raises(Cancelled):
             victim.join()
         done = []
+        called = pycoro.Event()
         d = pycoro.spawn_on(1, int)
         d.join()
-        d.add_done_callback(lambda task: done.append((task, here())))
-        pycoro.sleep(0.001)
+        d.add_done_callback(lambda task: (done.append((task, here())), called.set()))
+        assert called.wait(10)
         return done == [(d, 1)]
 
     assert pycoro.run(main, hubs=2)
@@ -214,7 +221,7 @@ def test_close_wakes_receivers_on_other_hubs():
             return here()
 
         ts = [pycoro.spawn_on(i % 3, receiver) for i in range(6)]
-        pycoro.sleep(0.01)
+        until_waiting(*ts)
         pycoro.spawn_on(2, ch.close).join()
         return sorted(t.join() for t in ts)
 
@@ -225,7 +232,7 @@ def test_select_across_hubs_exactly_once():
     n = scaled(500, 20)
 
     def main():
-        a, b, out = Channel(), Channel(), Channel(4)
+        a, b, out = Channel(), Channel(), Channel()
 
         def feeder(ch, tag):
             for i in range(n):
@@ -237,9 +244,9 @@ def test_select_across_hubs_exactly_once():
         for _ in range(2 * n):
             ch, (tag, i) = pycoro.select(recv=[a, b])
             got[tag].append(i)
-        # a send case woken from another hub
-        r = pycoro.spawn_on(1, out.recv)
-        pycoro.sleep(0.001)
+        # a parked send case, woken from another hub
+        me = pycoro.current_task()
+        r = pycoro.spawn_on(1, lambda: (until_waiting(me), out.recv())[1])
         ch, _ = pycoro.select(send=[(out, "x")], recv=[Channel()])
         assert ch is out and r.join() == "x"
         with pytest.raises(Timeout):
@@ -309,7 +316,7 @@ def test_event_semaphore_condition_across_hubs():
                 return items.pop(0)
 
         cs = [pycoro.spawn_on(1, consumer) for _ in range(3)]
-        pycoro.sleep(0.001)
+        until_waiting(*cs)
         for i in range(3):
             with cond:
                 items.append(i)
@@ -417,6 +424,27 @@ def test_deadlock_only_when_every_hub_is_idle():
     assert len(info.value.tasks) == 2  # main and the a.recv task on hub 1
 
 
+def test_systemexit_in_another_hub_ends_the_run():
+    before = threading.active_count()
+    cleaned = []
+
+    def forever():
+        try:
+            Channel().recv()
+        finally:
+            cleaned.append(here())
+
+    def main():
+        until_waiting(pycoro.spawn_on(2, forever))
+        pycoro.spawn_on(1, sys.exit, 3)
+        pycoro.sleep(30)
+
+    with pytest.raises(SystemExit) as info:
+        pycoro.run(main, hubs=3)
+    assert info.value.code == 3 and cleaned == [2]
+    assert threading.active_count() == before
+
+
 def test_tasks_left_on_other_hubs_are_cancelled_when_main_ends():
     log = []
 
@@ -427,9 +455,7 @@ def test_tasks_left_on_other_hubs_are_cancelled_when_main_ends():
             log.append(here())
 
     def main():
-        for i in range(3):
-            pycoro.spawn_on(i, forever)
-        pycoro.sleep(0.001)
+        until_waiting(*[pycoro.spawn_on(i, forever) for i in range(3)])
         return "done"
 
     assert pycoro.run(main, hubs=3) == "done"
@@ -445,9 +471,10 @@ CTRL_C_CHILD = textwrap.dedent("""
         finally:
             cleaned.append(tag)
     def main():
-        for i in range(3):
-            pycoro.spawn_on(i, forever, i)
-        pycoro.spawn_on(1, lambda: (pycoro.sleep(0.01), print("ready", flush=True)))
+        ts = [pycoro.spawn_on(i, forever, i) for i in range(3)]
+        while not all(t.state == "waiting" for t in ts):
+            pycoro.sleep(0.0005)
+        print("ready", flush=True)
         pycoro.sleep(60)
     try:
         pycoro.run(main, hubs=3)
