@@ -1,9 +1,11 @@
 """The hub: a round-robin scheduler for `Fiber`s, in plain Python.
 
-One hub per thread (`get_hub()`); `run(main, hubs=N)` runs N of them, one OS
-thread each, with `spawn_on` placing tasks on them (see _hub/_multi.py).  `run(main)` runs `main` as a task and
+One hub per thread (`get_hub()`).  `run(main)` runs `main` as a task and
 drives the hub in the calling fiber until `main` finishes; every other task
-still alive then is cancelled and joined.  Tasks are `Fiber` subclasses kept
+still alive then is cancelled and joined.  `run(main, hubs=N)` runs N hubs,
+one OS thread each (main on hub 0); `spawn_on` places a task on one of them,
+where it stays, and tasks, channels and sync objects work across them (see
+pycoro/_hub/_multi.py).  Tasks are `Fiber` subclasses kept
 in a FIFO run queue; a task that blocks switches *directly* to the next ready
 task (one fiber switch per yield), and control passes through the hub loop
 only when the run queue is empty or once every `Hub.POLL_EVERY` turns (so
