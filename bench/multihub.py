@@ -59,36 +59,45 @@ def fanout_pycoro(hubs):
     return dt
 
 
+def _timed_map(map_fn):
+    """Seconds `map_fn(_work, [WORK] * TASKS)` takes (its result checked)."""
+    t0 = time.perf_counter()
+    total = sum(map_fn(_work, [WORK] * TASKS))
+    dt = time.perf_counter() - t0
+    assert total == _work() * TASKS
+    return dt
+
+
 def fanout_threads():
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(2) as ex:
-        t0 = time.perf_counter()
-        total = sum(ex.map(_work, [WORK] * TASKS))
-        dt = time.perf_counter() - t0
-    assert total == _work() * TASKS
-    return dt
+        return _timed_map(ex.map)
 
 
 def fanout_processes():
     import multiprocessing
     with multiprocessing.get_context("fork").Pool(2) as pool:
         pool.map(abs, range(2))  # both workers up: the pool's start is not measured
-        t0 = time.perf_counter()
-        total = sum(pool.map(_work, [WORK] * TASKS))
-        dt = time.perf_counter() - t0
-    assert total == _work() * TASKS
-    return dt
+        return _timed_map(pool.map)
 
 
 def fanout_serial():
-    t0 = time.perf_counter()
-    total = sum(_work() for _ in range(TASKS))
-    dt = time.perf_counter() - t0
-    assert total == _work() * TASKS
-    return dt
+    return _timed_map(map)
 
 
 # -- ping-pong (microseconds per round trip) ----------------------------------
+def _bounce(send, recv, n):
+    """Seconds for `n` round trips: send a value, receive it back plus one."""
+    v = 0
+    t0 = time.perf_counter()
+    for _ in range(n):
+        send(v)
+        v = recv()
+    dt = time.perf_counter() - t0
+    assert v == n
+    return dt
+
+
 def pingpong_pycoro():
     import pycoro
     n = ROUND_TRIPS
@@ -101,14 +110,8 @@ def pingpong_pycoro():
                 b.send(a.recv() + 1)
 
         t = pycoro.spawn_on(1, echo)
-        v = 0
-        t0 = time.perf_counter()
-        for _ in range(n):
-            a.send(v)
-            v = b.recv()
-        dt = time.perf_counter() - t0
+        dt = _bounce(a.send, b.recv, n)
         t.join()
-        assert v == n
         return dt
 
     return pycoro.run(main, hubs=2) / n * 1e6
@@ -126,14 +129,8 @@ def pingpong_queue():
 
     th = threading.Thread(target=echo)
     th.start()
-    v = 0
-    t0 = time.perf_counter()
-    for _ in range(n):
-        a.put(v)
-        v = b.get()
-    dt = time.perf_counter() - t0
+    dt = _bounce(a.put, b.get, n)
     th.join()
-    assert v == n
     return dt / n * 1e6
 
 

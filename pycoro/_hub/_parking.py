@@ -29,8 +29,10 @@ very same unlocked code as before, at no cost).  park() releases XLOCK
 completely while the task is suspended and takes it back when it resumes, so
 a blocking method can hold it from its check to its park.  A task's phase
 changes only under XLOCK then, and a task of another hub is made runnable by
-appending it to that hub's run queue (a deque: thread-safe) and waking the
-hub's poller if it sleeps (`Scheduler._push_remote`, the hub's inbox).
+appending it to that hub's run queue (a deque: thread-safe: the hub's
+inbox) and waking the hub's poller if it sleeps (`Scheduler._wake`), once
+XLOCK is released: woken earlier, the hub would only block on the lock the
+waker still holds.
 
 May call: _errors, the Fiber core.  Knows the hub only as a `Scheduler`
 (run queue, turn budget, loop fiber); the loop itself lives in _run.
@@ -65,14 +67,64 @@ class Scheduler:
 
     __slots__ = ("_thread_id", "_ready", "_turns", "_loop_fiber", "_group")
 
-    def _push_remote(self, task):
-        """Make `task` (RUNNABLE now) run on this hub, from another thread."""
+    def _wake(self):
+        """Something was queued for this hub from another thread: wake it."""
         raise NotImplementedError
+
+
+class _SharedLock:
+    """XLOCK: a re-entrant lock that also defers the wake-ups of other hubs
+    (`defer_wake`) to its last release by this thread."""
+
+    __slots__ = ("_rlock", "_local")
+
+    def __init__(self):
+        self._rlock = threading.RLock()
+        self._local = threading.local()
+
+    def acquire(self):
+        self._rlock.acquire()
+
+    __enter__ = acquire
+
+    def release(self):
+        rlock = self._rlock
+        rlock.release()
+        if not rlock._is_owned():
+            self._flush()
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def _is_owned(self):
+        return self._rlock._is_owned()
+
+    def _release_save(self):
+        """Release completely (a task parks), for `_acquire_restore`."""
+        state = self._rlock._release_save()
+        self._flush()
+        return state
+
+    def _acquire_restore(self, state):
+        self._rlock._acquire_restore(state)
+
+    def defer_wake(self, hub):
+        try:
+            self._local.wakes.append(hub)
+        except AttributeError:
+            self._local.wakes = [hub]
+
+    def _flush(self):
+        wakes = getattr(self._local, "wakes", None)
+        if wakes:
+            self._local.wakes = []
+            for hub in wakes:
+                hub._wake()
 
 
 #: The lock of everything shared between hubs while a multi-hub run is
 #: active (re-entrant: a locked method may call another).
-XLOCK = threading.RLock()
+XLOCK = _SharedLock()
 _multi = False            # True while some multi-hub run is active
 _multi_runs = 0
 _multi_guard = threading.Lock()
@@ -130,12 +182,13 @@ def multi():
 
 
 def push(task):
-    """`task` just became RUNNABLE (under XLOCK): queue it on its hub."""
+    """`task` just became RUNNABLE (under XLOCK): queue it on its hub (a
+    deque: safe from any thread; only its hub pops it), and if that is
+    another thread's, wake it once XLOCK is released."""
     hub = task._hub
-    if hub._thread_id == get_ident():
-        hub._ready.append(task)
-    else:
-        hub._push_remote(task)
+    hub._ready.append(task)
+    if hub._thread_id != get_ident():
+        XLOCK.defer_wake(hub)
 
 
 class TaskBase(Fiber):

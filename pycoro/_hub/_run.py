@@ -3,7 +3,7 @@
 Owns: `Hub` (the run queue it inherits from _parking.Scheduler, the live
 tasks, done callbacks, thread-safe callbacks, the timer heap, the poller,
 holds, shutdown and deadlock detection, and its side of a multi-hub run:
-`_push_remote`, `_adopt`, the group checks in the loop -- the group itself is
+`_wake`, `_adopt`, the group checks in the loop -- the group itself is
 _multi's), a task's life on the hub
 (`_new_task`, the body its fiber runs, what happens when it ends), and
 `get_hub`, `run`, `spawn`, `spawn_later`, `current_task`.  The loop resumes
@@ -112,15 +112,11 @@ class Hub(Scheduler):
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
         self._threadsafe.append((fn, args))
-        group = self._group
-        if group is None:
-            self._poller.wakeup()
-        else:
-            group.notify(self)
+        self._wake()
 
-    def _push_remote(self, task):
-        """(_parking.push) `task`, of this hub, became RUNNABLE on another thread."""
-        self._ready.append(task)  # a deque: thread-safe; only this hub pops it
+    def _wake(self):
+        """Something was queued for this hub from another thread: wake its poller
+        (in a multi-hub run only if it sleeps there; the group counts it busy)."""
         group = self._group
         if group is None:
             self._poller.wakeup()

@@ -29,6 +29,14 @@ def until_waiting(*tasks):
         pycoro.sleep(0.0005)
 
 
+def sleep_until_cancelled(log):
+    try:
+        pycoro.sleep(60)
+    except Cancelled:
+        log.append(here())
+        raise
+
+
 # -- placement -----------------------------------------------------------------
 def test_main_on_hub0_tasks_stay_on_their_hub():
     def job():
@@ -130,13 +138,6 @@ def test_join_result_exception_cancel_across_hubs():
         pycoro.sleep(0)
         raise ValueError("boom")
 
-    def sleeper(log):
-        try:
-            pycoro.sleep(60)
-        except Cancelled:
-            log.append(here())
-            raise
-
     def main():
         assert pycoro.spawn_on(1, lambda: here() * 10).join() == 10
         t = pycoro.spawn_on(1, fails)
@@ -144,7 +145,7 @@ def test_join_result_exception_cancel_across_hubs():
             t.join()
         assert isinstance(t.exception(), ValueError)
         log = []
-        s = pycoro.spawn_on(1, sleeper, log)
+        s = pycoro.spawn_on(1, sleep_until_cancelled, log)
         with pytest.raises(Timeout):
             s.join(timeout=0.01)
         assert s.cancel("stop")
@@ -385,13 +386,7 @@ def test_taskgroup_across_hubs():
         assert [t.result() for t in ts] == [0, 1, 2, 0, 1, 2]
 
         cancelled = []
-
-        def sleeper():
-            try:
-                pycoro.sleep(60)
-            except Cancelled:
-                cancelled.append(here())
-                raise
+        sleeper = lambda: sleep_until_cancelled(cancelled)  # noqa: E731
 
         def fails():
             pycoro.sleep(0.001)
@@ -424,18 +419,20 @@ def test_deadlock_only_when_every_hub_is_idle():
     assert len(info.value.tasks) == 2  # main and the a.recv task on hub 1
 
 
+def blocked_forever(log):
+    """A task body that parks for good; records its hub when unwound."""
+    try:
+        Channel().recv()
+    finally:
+        log.append(here())
+
+
 def test_systemexit_in_another_hub_ends_the_run():
     before = threading.active_count()
     cleaned = []
 
-    def forever():
-        try:
-            Channel().recv()
-        finally:
-            cleaned.append(here())
-
     def main():
-        until_waiting(pycoro.spawn_on(2, forever))
+        until_waiting(pycoro.spawn_on(2, blocked_forever, cleaned))
         pycoro.spawn_on(1, sys.exit, 3)
         pycoro.sleep(30)
 
@@ -448,14 +445,8 @@ def test_systemexit_in_another_hub_ends_the_run():
 def test_tasks_left_on_other_hubs_are_cancelled_when_main_ends():
     log = []
 
-    def forever():
-        try:
-            Channel().recv()
-        finally:
-            log.append(here())
-
     def main():
-        until_waiting(*[pycoro.spawn_on(i, forever) for i in range(3)])
+        until_waiting(*[pycoro.spawn_on(i, blocked_forever, log) for i in range(3)])
         return "done"
 
     assert pycoro.run(main, hubs=3) == "done"
