@@ -134,21 +134,25 @@ def pingpong_queue():
     return dt / n * 1e6
 
 
-def _loop_thread():
+def _with_other_loop(main):
+    """asyncio.run(main(other)), `other` an event loop running in a second thread."""
     import asyncio
     import threading
-    loop = asyncio.new_event_loop()
-    th = threading.Thread(target=loop.run_forever, daemon=True)
+    other = asyncio.new_event_loop()
+    th = threading.Thread(target=other.run_forever, daemon=True)
     th.start()
-    return loop, th
+    try:
+        return asyncio.run(main(other))
+    finally:
+        other.call_soon_threadsafe(other.stop)
+        th.join()
 
 
 def pingpong_asyncio():
     n = ROUND_TRIPS
     import asyncio
-    other, th = _loop_thread()
 
-    async def main():
+    async def main(other):
         here = asyncio.get_running_loop()
 
         def echo(v, fut):  # on the other loop
@@ -164,10 +168,7 @@ def pingpong_asyncio():
         assert v == n
         return dt
 
-    dt = asyncio.run(main())
-    other.call_soon_threadsafe(other.stop)
-    th.join()
-    return dt / n * 1e6
+    return _with_other_loop(main) / n * 1e6
 
 
 # -- stream (thousands of items per second) ----------------------------------
@@ -225,9 +226,8 @@ def stream_queue():
 def stream_asyncio():
     n = ITEMS
     import asyncio
-    other, th = _loop_thread()
 
-    async def main():
+    async def main(other):
         here = asyncio.get_running_loop()
         q = asyncio.Queue()
         done = object()
@@ -248,10 +248,7 @@ def stream_asyncio():
         assert count == n
         return dt
 
-    dt = asyncio.run(main())
-    other.call_soon_threadsafe(other.stop)
-    th.join()
-    return n / dt / 1e3
+    return n / _with_other_loop(main) / 1e3
 
 
 CONFIGS = {

@@ -386,7 +386,6 @@ def test_taskgroup_across_hubs():
         assert [t.result() for t in ts] == [0, 1, 2, 0, 1, 2]
 
         cancelled = []
-        sleeper = lambda: sleep_until_cancelled(cancelled)  # noqa: E731
 
         def fails():
             pycoro.sleep(0.001)
@@ -394,8 +393,8 @@ def test_taskgroup_across_hubs():
 
         with pytest.raises(ExceptionGroup) as info:
             with pycoro.TaskGroup() as tg:
-                tg.spawn_on(0, sleeper)
-                tg.spawn_on(2, sleeper)
+                tg.spawn_on(0, sleep_until_cancelled, cancelled)
+                tg.spawn_on(2, sleep_until_cancelled, cancelled)
                 tg.spawn_on(1, fails)
                 pycoro.sleep(60)  # the body is cancelled too
         assert [type(e) for e in info.value.exceptions] == [KeyError]
