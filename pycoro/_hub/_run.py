@@ -18,7 +18,6 @@ import threading
 from time import monotonic as _monotonic
 
 from .._pycoro import current as _current
-from . import _parking
 from ._errors import Cancelled, Deadlock, check_timeout, outside
 from ._io import Poller
 from ._outcome import Error
@@ -434,7 +433,7 @@ def _task_entry(*handed_off_by):
         outcome = Error(exc, None)
     t._next_error = t._next_value = None
     t._fn = t._args = t._kwargs = None
-    locked = _parking._multi  # joiners and hooks may be other hubs' (see _parking)
+    locked = hub._group is not None  # joiners and hooks may be other hubs' (see _parking)
     if locked:
         XLOCK.acquire()
     try:
