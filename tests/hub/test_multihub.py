@@ -164,6 +164,8 @@ def test_join_result_exception_cancel_across_hubs():
             return local.join()
 
         assert pycoro.spawn_on(1, remote).join() == "local"
+        # a task of hub 1 places one on hub 0 and on hub 2, and joins them
+        assert pycoro.spawn_on(1, lambda: [pycoro.spawn_on(i, here).join() for i in (0, 2)]).join() == [0, 2]
         with pytest.raises(Cancelled):
             victim.join()
         done = []
@@ -174,7 +176,7 @@ def test_join_result_exception_cancel_across_hubs():
         assert called.wait(10)
         return done == [(d, 1)]
 
-    assert pycoro.run(main, hubs=2)
+    assert pycoro.run(main, hubs=3)
 
 
 def test_wait_across_hubs():
@@ -294,7 +296,7 @@ def test_event_semaphore_condition_across_hubs():
         pycoro.spawn_on(1, ev.set)
         assert [w.join() for w in waiters] == [True] * 6
 
-        sem = pycoro.Semaphore(2)
+        sem = pycoro.BoundedSemaphore(2)
         inside = [0, 0]  # now, max
 
         def bounded():
@@ -307,6 +309,8 @@ def test_event_semaphore_condition_across_hubs():
         for t in [pycoro.spawn_on(i % 2, bounded) for i in range(8)]:
             t.join()
         assert inside == [0, 2]
+        with pytest.raises(ValueError):
+            pycoro.spawn_on(1, sem.release).join()
 
         cond = pycoro.Condition()
         items = []
