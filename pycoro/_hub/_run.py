@@ -59,7 +59,7 @@ class Hub(Scheduler):
 
     __slots__ = (
         "_timers", "_callbacks", "_threadsafe", "_tasks", "_main", "_fatal", "_running",
-        "_holds", "_poller", "_index", "_sleeping", "_idle", "_incoming", "__weakref__",
+        "_holds", "_poller", "_undo_sigint", "_index", "_sleeping", "_idle", "_incoming", "__weakref__",
     )
 
     def __init__(self):
@@ -76,6 +76,7 @@ class Hub(Scheduler):
         self._running = False
         self._holds = 0
         self._poller = Poller()
+        self._undo_sigint = None
         self._group = None      # a multi-hub run's _multi.Group, or None
         self._index = 0
         self._sleeping = False  # (group) blocked in poll(): a push must wake it
@@ -261,11 +262,14 @@ class Hub(Scheduler):
             raise RuntimeError("pycoro.run() cannot be nested (a hub is already running on this thread)")
         if not callable(main):
             raise TypeError(f"run() needs a callable, got {type(main).__name__}")
+        if self._undo_sigint is not None:   # an earlier run() could not undo it
+            self._undo_sigint()
+            self._undo_sigint = None
+        self._abandon()  # whatever an earlier, failed run() left behind
+        undo_sigint = install_sigint(self)  # Ctrl-C -> KeyboardInterrupt in the main task
         self._running = True
         self._loop_fiber = _current()
         self._fatal = None
-        self._abandon()  # whatever an earlier, failed run() left behind
-        undo_sigint = install_sigint(self)  # Ctrl-C -> KeyboardInterrupt in the main task
         try:
             main_task = self._main = _new_task(self, main, args, kwargs, "main", RUNNABLE)
             self._ready.append(main_task)
@@ -283,11 +287,16 @@ class Hub(Scheduler):
                 self._abandon()
             raise
         finally:
-            if undo_sigint is not None:
-                undo_sigint()
+            # The hub's own state first: undoing the SIGINT handler calls
+            # into the signal module, which can raise MemoryError, and a hub
+            # left marked running refuses every later run().
             self._running = False
             self._main = None
             self._loop_fiber = None
+            if undo_sigint is not None:
+                self._undo_sigint = undo_sigint     # until it has succeeded
+                undo_sigint()
+                self._undo_sigint = None
         fatal = self._fatal
         if fatal is not None:
             self._fatal = None
