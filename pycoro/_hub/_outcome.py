@@ -16,14 +16,34 @@ _log = logging.getLogger("pycoro")
 
 class Error:
     """A task's exception.  Unless it is a cancellation, it is logged when
-    this object dies without `retrieved()` having been called."""
+    this object dies without `retrieved()` having been called.
 
-    __slots__ = ("error", "cancelled", "_report")
+    A plain MemoryError (no arguments, cause, context or notes) is kept as
+    its traceback only and made again when asked for: CPython keeps 16
+    MemoryError instances in reserve for when nothing can be allocated, and
+    a hub whose tasks each kept the one they died of would leave none, so
+    that the next allocation failure aborts the interpreter ("Cannot recover
+    from MemoryErrors while normalizing exceptions")."""
+
+    __slots__ = ("_error", "_memory_tb", "cancelled", "_report")
 
     def __init__(self, error, name):
-        self.error = error
+        if (type(error) is MemoryError and not error.args and error.__cause__ is None
+                and error.__context__ is None and not hasattr(error, "__notes__")):
+            self._error = None
+            self._memory_tb = error.__traceback__
+        else:
+            self._error = error
+            self._memory_tb = None
         self.cancelled = isinstance(error, (Cancelled, FiberExit))
         self._report = None if self.cancelled else name
+
+    @property
+    def error(self):
+        error = self._error
+        if error is None:
+            error = MemoryError().with_traceback(self._memory_tb)
+        return error
 
     def unwrap(self):
         self._report = None

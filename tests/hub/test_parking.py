@@ -204,3 +204,44 @@ def test_run_that_cannot_undo_its_sigint_handler_leaves_the_hub_usable(monkeypat
     assert pycoro.run(lambda: 2) == 2
     # the failed undo ran again before the second run installed its own
     assert calls == [0, 1, 2]
+
+
+def test_tasks_dying_of_memory_error_do_not_hold_the_interpreters_reserve():
+    # CPython keeps 16 MemoryError instances for when nothing can be
+    # allocated; a task's outcome keeps a plain MemoryError as its traceback
+    # only, so 100 dead tasks hold none of them (under RLIMIT_AS the 17th
+    # allocation failure aborted the interpreter).
+    import gc
+
+    def die():
+        raise MemoryError
+
+    def main():
+        ts = [pycoro.spawn(die) for _ in range(100)]
+        pycoro.sleep(0)
+        assert all(t.done() for t in ts)
+        gc.collect()
+        held = [o for o in gc.get_objects() if type(o) is MemoryError]
+        assert held == []
+        # still the task's exception, with its traceback, for whoever asks
+        with pytest.raises(MemoryError) as info:
+            ts[0].join()
+        assert any(f.name == "die" for f in __import__("traceback").extract_tb(info.value.__traceback__))
+        assert all(type(t.exception()) is MemoryError for t in ts[1:])
+
+    pycoro.run(main)
+
+
+def test_a_memory_error_with_arguments_is_kept_as_it_is():
+    err = MemoryError("custom")
+
+    def die():
+        raise err
+
+    def main():
+        t = pycoro.spawn(die)
+        with pytest.raises(MemoryError) as info:
+            t.join()
+        assert info.value is err
+
+    pycoro.run(main)
