@@ -7,7 +7,7 @@ the non-blocking connect (`connect_sock`: connect_ex, park until writable,
 read SO_ERROR), and the two public connect functions.  Candidates are tried
 in the order getaddrinfo gives; the first that connects wins.
 May call: pycoro._hub (_io.wait_fd, _scopes.timeout, _threads.to_thread),
-._stream.
+._stream, ._tls.
 """
 import errno
 import os
@@ -18,7 +18,7 @@ from .._hub._io import wait_fd
 from .._hub._scopes import timeout as _timeout_scope
 from .._hub._threads import to_thread
 from .._hub._timers import sleep as _sleep
-from ._stream import Stream, _task
+from ._stream import Stream, TLSSocket, _task
 
 
 def _numeric(host):
@@ -57,9 +57,7 @@ def connect_sock(sock, addr):
 
 
 def _tls_wrap(stream, ssl, server_side, server_hostname):
-    stream._sock = stream._raw = ssl.wrap_socket(
-        stream._raw, server_side=server_side, server_hostname=server_hostname,
-        do_handshake_on_connect=False)
+    stream._sock = TLSSocket(stream._raw, ssl, server_side, server_hostname)
     stream.do_handshake()
 
 

@@ -3,7 +3,7 @@ that park the calling task.
 
 Owns: `Stream` (recv / recv_into / sendall / readline / readexactly /
 shutdown_write / close), its errors (`StreamClosed`, `IncompleteRead`), the
-TLS handshake loop, and `PipeEnd` (an fd with the socket methods a Stream
+TLS handshake and flush loops (the TLS session itself is ._tls.TLSSocket), and `PipeEnd` (an fd with the socket methods a Stream
 uses, for subprocess pipes).  Every operation first tries the system call and
 parks only on EAGAIN (or ssl's WANT_READ/WANT_WRITE), through
 pycoro._hub._io.wait_fd with a *kept* registration: the stream calls
@@ -21,12 +21,16 @@ from .._pycoro import current as _current
 from .._hub._errors import outside
 from .._hub._io import wait_fd
 from .._hub._parking import TaskBase
+try:
+    from ._tls import TLSSocket
+except ImportError:  # Python built without ssl
+    class TLSSocket:
+        pass
 
 try:
     import ssl as _ssl
     _WANT_READ = _ssl.SSLWantReadError
     _WANT_WRITE = _ssl.SSLWantWriteError
-    _SSLSocket = _ssl.SSLSocket
 except ImportError:  # Python built without ssl
     _ssl = None
 
@@ -35,8 +39,6 @@ except ImportError:  # Python built without ssl
 
     class _WANT_WRITE(Exception):
         pass
-
-    _SSLSocket = ()
 
 CHUNK = 65536
 
@@ -106,7 +108,7 @@ class Stream:
         self._fd = sock.fileno()
         self._hub = hub
         self._rbuf = bytearray()
-
+        
     def __repr__(self):
         state = "closed" if self._sock is _CLOSED else f"fd={self._fd}"
         return f"<pycoro.net.Stream {state}>"
@@ -225,6 +227,8 @@ class Stream:
             self._wait(0)
             sent = 0
         if sent == len(data):
+            if sock.__class__ is TLSSocket and sock.owes:
+                self._flush_tls(sock)
             return
         view = memoryview(data).cast("B")
         total = len(view)
@@ -237,6 +241,8 @@ class Stream:
                 pass
             except _WANT_READ:
                 self._wait(0)
+        if sock.__class__ is TLSSocket and sock.owes:
+            self._flush_tls(sock)
 
     send = sendall
 
@@ -246,8 +252,10 @@ class Stream:
         if isinstance(sock, PipeEnd):
             self.close()  # a pipe's write end: closing it is the half-close
             return
-        if isinstance(sock, _SSLSocket):
-            raise NotImplementedError("TLS streams cannot half-close (TLS has no end-of-data for one direction)")
+        if sock.__class__ is TLSSocket:
+            sock.close_notify()
+            self._flush_tls(sock)
+            return
         try:
             sock.shutdown(_socket.SHUT_WR)
         except OSError as e:
@@ -255,13 +263,29 @@ class Stream:
                 raise
 
     # -- TLS -------------------------------------------------------------------
+    def _flush_tls(self, sock):
+        """Wait until the TLS session's owed output is with the kernel."""
+        while sock.owes:
+            self._wait(1)
+            try:
+                self._sock.flush()
+            except _WANT_WRITE:
+                pass
+
+    @property
+    def ssl_object(self):
+        """The ssl.SSLObject of a TLS stream (version(), getpeercert(),
+        cipher()...), else None."""
+        sock = self._sock
+        return sock.obj if sock.__class__ is TLSSocket else None
+
     def do_handshake(self):
         while True:
             sock = self._sock
             try:
                 sock.do_handshake()
                 return
-            except _WANT_READ:
+            except (BlockingIOError, _WANT_READ):
                 self._wait(0)
             except _WANT_WRITE:
                 self._wait(1)
