@@ -10,7 +10,9 @@ pycoro._hub._io.wait_fd with a *kept* registration: the stream calls
 `Poller.forget()` before it closes its fd, which wakes every task parked on
 it with StreamClosed.  Interruptions (cancel, pycoro.timeout scopes) arrive
 at those parks.
-May call: pycoro._hub (_io.wait_fd, _parking), the socket and ssl modules.
+Every call takes `timeout=` (seconds) of its own, besides the scopes.
+May call: pycoro._hub (_io.wait_fd, _parking, _scopes.timeout), ._tls, the
+socket and ssl modules.
 """
 import errno
 import os
@@ -18,9 +20,10 @@ import socket as _socket
 from threading import get_ident as _get_ident
 
 from .._pycoro import current as _current
-from .._hub._errors import outside
+from .._hub._errors import Timeout, check_timeout, outside
 from .._hub._io import wait_fd
 from .._hub._parking import TaskBase
+from .._hub._scopes import timeout as _timeout_scope
 try:
     from ._tls import TLSSocket
 except ImportError:  # Python built without ssl
@@ -78,6 +81,19 @@ class _ClosedSock:
 
 
 _CLOSED = _ClosedSock()
+
+
+def _timed(method, what, timeout, *args):
+    """`method(*args)` within `timeout` seconds, else pycoro.Timeout naming `what`."""
+    timeout = check_timeout(timeout)
+    scope = _timeout_scope(timeout)
+    try:
+        with scope:
+            return method(*args)
+    except Timeout as e:
+        if e.scope is scope:
+            raise Timeout(f"{what}() timed out after {timeout}s", scope=scope) from None
+        raise
 
 
 def _task(what):
@@ -142,8 +158,11 @@ class Stream:
             except _WANT_WRITE:
                 self._wait(1)
 
-    def recv(self, n=CHUNK):
-        """Up to `n` bytes (at least 1); b"" at end of stream."""
+    def recv(self, n=CHUNK, timeout=None):
+        """Up to `n` bytes (at least 1); b"" at end of stream.  `timeout`
+        (seconds, as for every call below): pycoro.Timeout if nothing came."""
+        if timeout is not None:
+            return _timed(self.recv, "Stream.recv", timeout, n)
         buf = self._rbuf
         if buf:
             data = bytes(buf[:n])
@@ -157,8 +176,10 @@ class Stream:
             self._wait(1)
         return self._recv_raw(n)
 
-    def recv_into(self, buffer, nbytes=0):
+    def recv_into(self, buffer, nbytes=0, timeout=None):
         """Receive into `buffer`; the number of bytes written (0 at end of stream)."""
+        if timeout is not None:
+            return _timed(self.recv_into, "Stream.recv_into", timeout, buffer, nbytes)
         buf = self._rbuf
         if buf:
             view = memoryview(buffer).cast("B")
@@ -175,9 +196,12 @@ class Stream:
             except _WANT_WRITE:
                 self._wait(1)
 
-    def readline(self, limit=CHUNK):
+    def readline(self, limit=CHUNK, timeout=None):
         """Bytes up to and including b"\\n"; at end of stream what is left
-        (b"" if nothing).  ValueError if no newline within `limit` bytes."""
+        (b"" if nothing).  ValueError if no newline within `limit` bytes.
+        On a timeout what was read stays buffered for the next call."""
+        if timeout is not None:
+            return _timed(self.readline, "Stream.readline", timeout, limit)
         buf = self._rbuf
         start = 0
         while True:
@@ -198,8 +222,11 @@ class Stream:
                 return line
             buf += chunk
 
-    def readexactly(self, n):
-        """Exactly `n` bytes; IncompleteRead if the stream ends first."""
+    def readexactly(self, n, timeout=None):
+        """Exactly `n` bytes; IncompleteRead if the stream ends first.  On a
+        timeout what was read stays buffered for the next call."""
+        if timeout is not None:
+            return _timed(self.readexactly, "Stream.readexactly", timeout, n)
         if n < 0:
             raise ValueError("readexactly() needs n >= 0")
         buf = self._rbuf
@@ -215,9 +242,13 @@ class Stream:
         return data
 
     # -- sending -------------------------------------------------------------
-    def sendall(self, data):
+    def sendall(self, data, timeout=None):
         """Send all of `data`, parking while the peer does not keep up (the
-        kernel's socket buffer is the only buffer: memory stays bounded)."""
+        kernel's socket buffer is the only buffer: memory stays bounded).
+        `timeout` bounds the whole call; after a timeout part of `data` may
+        have been sent."""
+        if timeout is not None:
+            return _timed(self.sendall, "Stream.sendall", timeout, data)
         sock = self._sock
         try:
             sent = sock.send(data)
