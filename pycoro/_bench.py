@@ -372,7 +372,8 @@ def _net_echo_row(ctx, other, size):
             ctx.progress.step("echo %d B: %s (%d/%d)" % (size, impl, r + 1, z.net_repeat))
             (s if impl == "pycoro" else b).append(_bench_net.sample(impl, size, z.net_requests))
             ctx.progress.advance()
-    row = _ratio_row(s, b, size=size, connections=100, requests=z.net_requests, other=other)
+    row = _ratio_row(s, b, size=size, connections=100, requests=z.net_requests, other=other,
+                     baseline_name=other)   # the table names this row's baseline
     row["detail"]["requests_per_second"] = {"pycoro": 1e9 / row["subject"], other: 1e9 / row["baseline"]}
     return row
 
@@ -561,13 +562,16 @@ def _target_text(row):
 
 def format_table(report):
     subj, base = report["subject"], report["baseline"] or "greenlet"
-    head = ["measure", subj + " (median)", base + " (median)", "ratio", "target", "result"]
+    named = any(r["detail"].get("baseline_name") for r in report["measures"])
+    head = ["measure", subj + " (median)", base + (" or as named (median)" if named else " (median)"),
+            "ratio", "target", "result"]
     rows = []
     for r in report["measures"]:
         ratio = "-" if r["ratio"] is None else "%.3f" % r["ratio"]
         status = r["status"].upper() if r["status"] in ("pass", "fail", "error") else r["status"]
-        rows.append([r["title"], _fmt(r["subject"], r["unit"]), _fmt(r["baseline"], r["unit"]),
-                     ratio, _target_text(r), status])
+        peer = r["detail"].get("baseline_name")   # a row whose baseline is not `base` (net rows)
+        bcell = _fmt(r["baseline"], r["unit"]) + (" (%s)" % peer if peer and r["baseline"] is not None else "")
+        rows.append([r["title"], _fmt(r["subject"], r["unit"]), bcell, ratio, _target_text(r), status])
     widths = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
     out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
