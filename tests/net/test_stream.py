@@ -364,3 +364,31 @@ def test_slow_writer_trickling_bytes_is_read_correctly(no_leaks):
                 pycoro.sleep(0.001)
 
     run(main)
+
+
+def test_reuse_port_lets_two_servers_share_a_port(no_leaks):
+    served = []
+
+    def handler_of(name):
+        def handler(stream):
+            served.append(name)
+            echo_handler(stream)
+        return handler
+
+    def main():
+        with net.start_server(handler_of("one"), "127.0.0.1", 0, reuse_port=True) as one:
+            with net.start_server(handler_of("two"), "127.0.0.1", one.port, reuse_port=True) as two:
+                assert two.port == one.port
+                for i in range(64):   # the kernel spreads connections over both
+                    with net.connect_tcp("127.0.0.1", one.port) as c:
+                        c.sendall(b"%d" % i)
+                        assert c.recv() == b"%d" % i
+                    if len(set(served)) == 2:
+                        break
+                assert set(served) == {"one", "two"}
+                one.cancel_connections()
+                two.cancel_connections()
+            with pytest.raises(OSError):   # without reuse_port the port is taken
+                net.start_server(echo_handler, "127.0.0.1", one.port)
+
+    run(main)
