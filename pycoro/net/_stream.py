@@ -284,7 +284,7 @@ class Stream:
             self.close()  # a pipe's write end: closing it is the half-close
             return
         if sock.__class__ is TLSSocket:
-            sock.close_notify()
+            self._rbuf += sock.close_notify()
             self._flush_tls(sock)
             return
         try:

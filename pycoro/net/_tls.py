@@ -13,7 +13,8 @@ close_notify and go on receiving.  SSLSocket.unwrap() calls SSL_shutdown a
 second time straight away, which reads the socket and fails with
 APPLICATION_DATA_AFTER_CLOSE_NOTIFY if the peer's data was already there
 (it usually is).  Here the incoming BIO only ever holds what we fed it, and
-`close_notify()` first moves every decrypted byte out of it, so that second
+`close_notify()` first decrypts every record in it (the stream keeps that
+plaintext as received), so that second
 SSL_shutdown finds nothing to read (SSLWantReadError) and receiving goes on.
 End of stream from the peer is b"": its close_notify, or (as SSLSocket's
 suppress_ragged_eofs) a TCP close without one.
@@ -27,7 +28,7 @@ _RAW_CHUNK = 65536
 class TLSSocket:
     """The TLS session of one stream (see the module doc)."""
 
-    __slots__ = ("raw", "obj", "_in", "_out", "_owed", "_early", "_eof", "_notified")
+    __slots__ = ("raw", "obj", "_in", "_out", "_owed", "_eof", "_notified")
 
     def __init__(self, raw, context, server_side, server_hostname):
         self.raw = raw
@@ -36,7 +37,6 @@ class TLSSocket:
         self.obj = context.wrap_bio(self._in, self._out, server_side=server_side,
                                     server_hostname=server_hostname)
         self._owed = b""          # encrypted bytes not yet taken by the kernel
-        self._early = bytearray()  # plaintext decrypted by close_notify(), not yet read
         self._eof = False         # the raw socket reached end of stream
         self._notified = False    # close_notify() was called
 
@@ -89,11 +89,6 @@ class TLSSocket:
         self._step(self.obj.do_handshake)
 
     def recv(self, n):
-        early = self._early
-        if early:
-            data = bytes(early[:n])
-            del early[:n]
-            return data
         try:
             return self._step(self.obj.read, n)
         except (_ssl.SSLZeroReturnError, _ssl.SSLEOFError):
@@ -101,16 +96,8 @@ class TLSSocket:
 
     def recv_into(self, buffer, nbytes=0):
         view = memoryview(buffer).cast("B")
-        if nbytes:
-            view = view[:nbytes]
-        early = self._early
-        if early:
-            n = min(len(early), len(view))
-            view[:n] = early[:n]
-            del early[:n]
-            return n
         try:
-            return self._step(self.obj.read, len(view), view)
+            return self._step(self.obj.read, nbytes or len(view), view)
         except (_ssl.SSLZeroReturnError, _ssl.SSLEOFError):
             return 0
 
@@ -139,13 +126,14 @@ class TLSSocket:
         return bool(self._owed)
 
     def close_notify(self):
-        """Half-close, once: write close_notify; receiving goes on.  The
-        alert may be left owed (the caller flushes)."""
+        """Half-close, once: write close_notify; receiving goes on.  Returns
+        the plaintext it had to decrypt first (see the module doc): the
+        caller keeps it as received.  The alert may be left owed (the
+        caller flushes)."""
         if self._notified:
-            return
+            return b""
         self._notified = True
-        # move every complete record out of the incoming BIO first (see the
-        # module doc), keeping the plaintext for recv()
+        early = bytearray()
         while True:
             try:
                 chunk = self.obj.read(_RAW_CHUNK)
@@ -153,7 +141,7 @@ class TLSSocket:
                 break
             if not chunk:
                 break
-            self._early += chunk
+            early += chunk
         try:
             self.obj.unwrap()
         except _ssl.SSLWantReadError:
@@ -164,6 +152,7 @@ class TLSSocket:
             self._flush()
         except _ssl.SSLWantWriteError:
             pass
+        return bytes(early)
 
     def shutdown(self, how):
         self.raw.shutdown(how)

@@ -49,6 +49,18 @@ def _resolving_to(monkeypatch, infos):
     monkeypatch.setattr(_connect, "resolve", lambda host, port, family=0: list(infos))
 
 
+def _connects_past(monkeypatch, first_port):
+    """A name resolving to `first_port` then to a live echo server connects
+    to the server."""
+    with net.start_server(echo_handler, "127.0.0.1", 0) as srv:
+        _resolving_to(monkeypatch, [_info("127.0.0.1", first_port), _info("127.0.0.1", srv.port)])
+        with net.connect_tcp("example.invalid", srv.port, timeout=30) as c:
+            assert c.socket.getpeername()[1] == srv.port
+            c.sendall(b"through")
+            assert c.readexactly(7) == b"through"
+        srv.cancel_connections()
+
+
 def test_families_are_interleaved_first_family_first():
     infos = [_info("::1", 1), _info("::2", 2), _info("::3", 3), _info("127.0.0.1", 4), _info("127.0.0.2", 5)]
     order = [i[4][1] for i in _connect._interleave(infos)]
@@ -61,31 +73,14 @@ def test_a_refused_address_falls_through_to_the_next_at_once(monkeypatch, no_lea
     # proves the next address started when the first failed, not after it
     monkeypatch.setattr(_connect, "ATTEMPT_DELAY", 3600)
 
-    def main():
-        with net.start_server(echo_handler, "127.0.0.1", 0) as srv:
-            _resolving_to(monkeypatch, [_info("127.0.0.1", _closed_port()), _info("127.0.0.1", srv.port)])
-            with net.connect_tcp("example.invalid", srv.port, timeout=30) as c:
-                c.sendall(b"through")
-                assert c.readexactly(7) == b"through"
-            srv.cancel_connections()
-
-    pycoro.run(main)
+    pycoro.run(lambda: _connects_past(monkeypatch, _closed_port()))
 
 
 def test_a_hung_address_is_overtaken_after_the_attempt_delay(monkeypatch, blackhole, no_leaks):
     monkeypatch.setattr(_connect, "ATTEMPT_DELAY", 0.05)
 
-    def main():
-        with net.start_server(echo_handler, "127.0.0.1", 0) as srv:
-            _resolving_to(monkeypatch, [_info("127.0.0.1", blackhole), _info("127.0.0.1", srv.port)])
-            with net.connect_tcp("example.invalid", srv.port, timeout=30) as c:
-                assert c.socket.getpeername()[1] == srv.port
-                c.sendall(b"second")
-                assert c.readexactly(6) == b"second"
-            srv.cancel_connections()
-        # the hung attempt was cancelled and its socket closed (no_leaks counts fds)
-
-    pycoro.run(main)
+    pycoro.run(lambda: _connects_past(monkeypatch, blackhole))
+    # (the hung attempt was cancelled and its socket closed: no_leaks counts fds)
 
 
 def test_the_timeout_bounds_every_attempt(monkeypatch, blackhole, no_leaks):
