@@ -435,6 +435,7 @@ def measures(sizes):
         _net_echo_measure("asyncio", 4096, 1.0),
         _net_echo_measure("gevent", 4096, 1.0),
         _net_echo_measure("uvloop", 4096, 1.25),
+        _net_echo_measure("trio", 4096, 1.0),
         Measure("net_idle", "net: server RSS per idle connection", "B", None, "works", 3, m_net_idle),
     ]
 
