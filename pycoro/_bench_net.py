@@ -4,8 +4,9 @@ Owns: the load generator (C with epoll, compiled by the bench with the
 system's cc, cached by source hash, so the client side costs the same for
 every server), the echo servers (pycoro.net, asyncio streams, gevent's
 StreamServer, uvloop and trio when installed), each run in a fresh process
-by `python -m pycoro._bench_net serve IMPL`, and `sample()`: one server
-process, one load-generator run, nanoseconds per request.
+by `python -m pycoro._bench_net serve IMPL`, and `sample()` / `measure()`:
+one server process, one load-generator run, nanoseconds per request (and
+the server's CPU time per request).
 May call: the standard library; pycoro.net, asyncio, gevent, uvloop, trio in
 the server processes only.
 """
@@ -123,6 +124,25 @@ def loadgen_path():
 def sample(impl, size, total, conns=100):
     """Start a fresh `impl` echo server, drive it with the load generator;
     nanoseconds per request (lower is better)."""
+    return measure(impl, size, total, conns)["ns"]
+
+
+def _cpu_seconds(pid):
+    """User + system CPU time of process `pid` (Linux /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(impl, size, total, conns=100):
+    """One fresh `impl` server driven by the load generator: {"ns": wall
+    nanoseconds per request, "cpu_ns": the server's CPU nanoseconds per
+    request (None where /proc is missing)}.  On a shared machine the CPU
+    figure moves far less than the wall-clock one: it does not count the
+    time the server waited for a core."""
     exe = loadgen_path()
     server = subprocess.Popen([sys.executable, "-m", "pycoro._bench_net", "serve", impl],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -132,12 +152,15 @@ def sample(impl, size, total, conns=100):
             raise RuntimeError(f"{impl} echo server did not start: {server.stderr.read().decode()[-500:]}")
         port = int(line)
         warm = max(1, total // 10)
+        cpu0 = _cpu_seconds(server.pid)
         r = subprocess.run([exe, str(port), str(conns), str(size), str(total + warm), str(warm)],
                            capture_output=True, text=True, timeout=300)
+        cpu1 = _cpu_seconds(server.pid)
         if r.returncode != 0:
             raise RuntimeError(f"load generator against {impl}: {r.stderr.strip()[-300:]}")
         n, ns = map(int, r.stdout.split())
-        return ns / n
+        cpu = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) * 1e9 / (total + warm)
+        return {"ns": ns / n, "cpu_ns": cpu}
     finally:
         server.kill()
         server.wait()
