@@ -1,5 +1,6 @@
 """TLS (a certificate made in the test with the openssl CLI), UDP, IPv6."""
 import fcntl
+import hashlib
 import shutil
 import socket
 import ssl
@@ -108,6 +109,32 @@ def test_tls_half_close_both_ways_with_data_in_flight(cert, version, no_leaks):
             while srv.connections:
                 pycoro.sleep(0.001)
         assert seen == [b"q" * 100_000]
+
+    pycoro.run(main)
+
+
+def test_tls_large_sendall_to_a_slow_reader_is_whole_and_flushed(cert, no_leaks):
+    server_ctx, client_ctx = _contexts(cert)
+    data = bytes(range(256)) * (32 * 1024)   # 8 MiB: the kernel buffers fill many times
+
+    def handler(stream):
+        h, n = hashlib.sha256(), 0
+        while chunk := stream.recv():
+            h.update(chunk)
+            n += len(chunk)
+            if n % (1 << 20) < 16384:
+                pycoro.sleep(0.001)           # a slow reader: the writer parks
+        stream.sendall(h.hexdigest().encode())
+
+    def main():
+        with net.start_server(handler, "127.0.0.1", 0, ssl=server_ctx) as srv:
+            with net.connect_tcp("127.0.0.1", srv.port, ssl=client_ctx, server_hostname="localhost") as c:
+                c.sendall(data)
+                assert not c._sock.owes        # returned only once all is with the kernel
+                c.shutdown_write()
+                assert c.readexactly(64).decode() == hashlib.sha256(data).hexdigest()
+            while srv.connections:
+                pycoro.sleep(0.001)
 
     pycoro.run(main)
 
