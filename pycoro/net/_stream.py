@@ -3,8 +3,9 @@ that park the calling task.
 
 Owns: `Stream` (recv / recv_into / sendall / readline / readexactly /
 shutdown_write / close), its errors (`StreamClosed`, `IncompleteRead`), the
-TLS handshake and flush loops (the TLS session itself is ._tls.TLSSocket), and `PipeEnd` (an fd with the socket methods a Stream
-uses, for subprocess pipes).  Every operation first tries the system call and
+TLS handshake and flush loops (the TLS session itself is ._tls.TLSSocket),
+and `PipeEnd` (an fd with the socket methods a Stream uses, for subprocess
+pipes).  Every operation first tries the system call and
 parks only on EAGAIN (or ssl's WANT_READ/WANT_WRITE), through
 pycoro._hub._io.wait_fd with a *kept* registration: the stream calls
 `Poller.forget()` before it closes its fd, which wakes every task parked on
@@ -124,7 +125,7 @@ class Stream:
         self._fd = sock.fileno()
         self._hub = hub
         self._rbuf = bytearray()
-        
+
     def __repr__(self):
         state = "closed" if self._sock is _CLOSED else f"fd={self._fd}"
         return f"<pycoro.net.Stream {state}>"
