@@ -6,7 +6,8 @@ every server), the echo servers (pycoro.net, asyncio streams, gevent's
 StreamServer, uvloop and trio when installed), each run in a fresh process
 by `python -m pycoro._bench_net serve IMPL`, and `sample()` / `measure()`:
 one server process, one load-generator run, nanoseconds per request (and
-the server's CPU time per request).
+the server's CPU time per request); `compare()` (python -m pycoro._bench_net
+compare ...): a table of them across implementations, paired per round.
 May call: the standard library; pycoro.net, asyncio, gevent, uvloop, trio in
 the server processes only.
 """
@@ -302,8 +303,50 @@ def serve_trio():
     trio.run(main)
 
 
+def compare(impls, sizes, reps, total, out=sys.stdout):
+    """Every impl at every size, `reps` rounds (order reversed every other
+    round), a fresh server per sample; prints req/s and server CPU per
+    request with their spread, and pycoro's per-round (paired) ratios."""
+    import statistics
+    impls = ["pycoro"] + [i for i in impls if i != "pycoro"]
+    res = {}
+    for r in range(reps):
+        for size in sizes:
+            for impl in (impls if r % 2 == 0 else impls[::-1]):
+                res.setdefault((impl, size), []).append(measure(impl, size, total))
+    med = statistics.median
+    for size in sizes:
+        base = res[("pycoro", size)]
+        for impl in impls:
+            v = res[(impl, size)]
+            rps = [1e9 / x["ns"] for x in v]
+            line = "%5d B %-8s req/s %7.0f [%.0f..%.0f]" % (size, impl, med(rps), min(rps), max(rps))
+            if impl != "pycoro":
+                rr = sorted(x["ns"] / b["ns"] for x, b in zip(v, base))
+                line += "  pycoro/it req/s (paired) %.2f [%.2f..%.2f]" % (med(rr), rr[0], rr[-1])
+            if all(x["cpu_ns"] for x in v + base):
+                cpu = [x["cpu_ns"] / 1e3 for x in v]
+                line += "  server CPU us/req %.1f [%.1f..%.1f]" % (med(cpu), min(cpu), max(cpu))
+                if impl != "pycoro":
+                    cr = sorted(x["cpu_ns"] / b["cpu_ns"] for x, b in zip(v, base))
+                    line += "  it/pycoro CPU %.2f [%.2f..%.2f]" % (med(cr), cr[0], cr[-1])
+            out.write(line + "\n")
+            out.flush()
+
+
+_USAGE = ("usage: python -m pycoro._bench_net serve {%s}\n"
+          "       python -m pycoro._bench_net compare IMPL,IMPL... [SIZES=64,4096] [REPS=5] [REQUESTS=30000]"
+          % ",".join(IMPLS))
+
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "serve" and sys.argv[2] in IMPLS:
-        globals()["serve_" + sys.argv[2]]()
+    a = sys.argv[1:]
+    if len(a) == 2 and a[0] == "serve" and a[1] in IMPLS:
+        globals()["serve_" + a[1]]()
+    elif 2 <= len(a) <= 5 and a[0] == "compare" and set(a[1].split(",")) <= set(IMPLS):
+        why = [m for m in map(missing, ["pycoro"] + a[1].split(",")) if m]
+        if why:
+            raise SystemExit("; ".join(why))
+        compare(a[1].split(","), [int(x) for x in (a[2] if len(a) > 2 else "64,4096").split(",")],
+                int(a[3]) if len(a) > 3 else 5, int(a[4]) if len(a) > 4 else 30000)
     else:
-        raise SystemExit("usage: python -m pycoro._bench_net serve {%s}" % ",".join(IMPLS))
+        raise SystemExit(_USAGE)

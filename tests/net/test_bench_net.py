@@ -30,3 +30,15 @@ def test_net_rows_name_their_baseline_in_the_table():
     assert "20.0 ns (uvloop)" in echo
     switch = next(line for line in lines if line.startswith("| switch"))
     assert "(uvloop)" not in switch and "20.0 ns" in switch
+
+
+def test_compare_prints_one_line_per_implementation_and_size():
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
+    import io
+    out = io.StringIO()
+    _bench_net.compare(["asyncio"], [64, 4096], 1, 500, out=out)
+    lines = out.getvalue().splitlines()
+    assert [line.split()[:3] for line in lines] == [
+        ["64", "B", "pycoro"], ["64", "B", "asyncio"], ["4096", "B", "pycoro"], ["4096", "B", "asyncio"]]
+    assert "pycoro/it req/s (paired)" in lines[1] and "req/s" in lines[0]
