@@ -19,13 +19,30 @@ from setuptools.command.build_py import build_py
 PTH = "pycoro-greenlet.pth"
 
 
+# The bench's raw C core row (pycoro/bench/core_ffi.py) builds the pure C
+# core with the fixtures of tests/core on first use: build_py ships those
+# sources as pycoro/bench/csrc/ (fixtures in csrc/fixtures/), so that an
+# installed package needs no checkout.  One copy of each in the repository.
+BENCH_CSRC = ([(p, os.path.relpath(p, "csrc"))
+               for p in sorted(glob.glob("csrc/*.[ch]") + glob.glob("csrc/arch/*"))]
+              + [(p, os.path.join("fixtures", os.path.basename(p)))
+                 for p in ["tests/core/fixtures.c"] + sorted(glob.glob("tests/core/*.S"))])
+
+
 class build_py_with_pth(build_py):
+    def _extra(self):
+        yield PTH, os.path.join(self.build_lib, PTH)
+        for src, rel in BENCH_CSRC:
+            yield src, os.path.join(self.build_lib, "pycoro", "bench", "csrc", rel)
+
     def run(self):
         super().run()
-        self.copy_file(PTH, os.path.join(self.build_lib, PTH), preserve_mode=0)
+        for src, dst in self._extra():
+            self.mkpath(os.path.dirname(dst))
+            self.copy_file(src, dst, preserve_mode=0)
 
     def get_outputs(self, include_bytecode=1):
-        return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, PTH)]
+        return super().get_outputs(include_bytecode) + [dst for _, dst in self._extra()]
 
 # distutils compiles .S (assembler through the C preprocessor) only when it
 # knows the extension.

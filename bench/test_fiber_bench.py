@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from pycoro import _bench_work as work
+from pycoro.bench import workloads as work
 
 SCALE = float(os.environ.get("PYCORO_BENCH_SCALE", "1"))
 MAX_LIVE = int(os.environ.get("PYCORO_BENCH_MAX_LIVE", str(10 ** 6)))

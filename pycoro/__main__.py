@@ -11,13 +11,13 @@ def main(argv=None):
     bench = sub.add_parser(
         "bench", help="benchmark pycoro against greenlet (switch, create, memory, ...)",
         description="Run pycoro's performance measures against greenlet in one run and print "
-                    "a table of medians, ratios and targets.")
-    from . import _bench  # stdlib-only at import time; greenlet/matplotlib load on use
+                    "a table of medians, each judged statistic with its interval, targets and verdicts.")
+    from . import bench as bench_cli  # stdlib-only at import time; greenlet/matplotlib load on use
 
-    _bench.add_arguments(bench)
+    bench_cli.add_arguments(bench)
     args = p.parse_args(argv)
     if args.command == "bench":
-        return _bench.cli(args)
+        return bench_cli.command(args)
     p.print_help()
     return 2
 

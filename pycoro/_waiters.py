@@ -2,12 +2,16 @@
 
 A queue holds `Waiter`s (pycoro._hub._parking).  Whoever makes progress for
 a waiter (releases a lock, puts an item...) does the waiter's operation *for*
-it and grants it (`Waiter.wake`, with the item as value), so a woken task
+it and grants it (`w.wake(value)`, with the item as value; `w` comes from
+`WaitQueue.pop`, which checked the thread), so a woken task
 never has to retry and can't lose a race.  A waiter interrupted (cancelled,
 timed out) before it is granted is abandoned (its `task` cleared) and
 skipped.  One interrupted *after* it was granted keeps the result and gets
 the interruption at its next suspension point (`rearm`), so an operation
 never both happens and fails.
+
+The queues are used inside the sync objects' methods only, so in a
+multi-hub run they are guarded by the XLOCK those methods hold.
 
 May call: pycoro._hub._parking (Waiter, park, check_thread) and _scopes
 (park_until, rearm) -- the primitive's package-internal interface only.
@@ -17,7 +21,7 @@ from collections import deque
 from ._hub._parking import Waiter, check_thread, current_task, park
 from ._hub._scopes import park_until, rearm
 
-__all__ = ["WaitQueue", "Waiter", "check_thread", "current_task", "grant"]
+__all__ = ["WaitQueue", "Waiter", "check_thread", "current_task"]
 
 
 class WaitQueue:
@@ -91,7 +95,3 @@ class WaitQueue:
         """`w` (one of a select()'s waiters) is finished: count it dead here."""
         self._abandon(w)
 
-
-#: grant(w, value=None): complete a waiter's operation (already done by the
-#: caller) and wake it; `w` comes from `WaitQueue.pop`, which checked the thread.
-grant = Waiter.wake

@@ -1,14 +1,21 @@
-"""Go-style channels between tasks of one hub, and `select` over them.
+"""Go-style channels between tasks, and `select` over them.
+
+They work between the tasks of one hub and between the hubs of a multi-hub
+run (then under _parking.XLOCK: `shared_methods`, and select() takes it
+itself).
 
 May call: pycoro._waiters (WaitQueue, Waiter) and the parking primitive's
-package-internal interface (pycoro._hub._scopes.park_until / rearm).
+package-internal interface (pycoro._hub._parking's XLOCK / shared_methods,
+pycoro._hub._scopes.park_until / rearm).
 """
 from collections import deque
 from types import GenericAlias as _GenericAlias
 
+from ._hub import _parking
 from ._hub._errors import Timeout, check_timeout
+from ._hub._parking import XLOCK, shared_methods
 from ._hub._scopes import park_until, rearm
-from ._waiters import WaitQueue, Waiter, current_task, grant
+from ._waiters import WaitQueue, Waiter, current_task
 
 __all__ = ["Channel", "ChannelClosed", "select"]
 
@@ -30,9 +37,10 @@ def _complete(rec, value=None):
         for s in siblings:
             if s is not rec:
                 s.task = None
-    grant(rec, value)
+    rec.wake(value)
 
 
+@shared_methods("_try_send", "_try_recv", "send", "recv", "close")
 class Channel:
     """A FIFO channel.  ``capacity=0``: every send waits for a receiver (rendezvous).
 
@@ -156,6 +164,13 @@ def select(recv=(), send=(), timeout=None):
     once the first listed wins (receives before sends).  A closed channel makes
     its case raise ChannelClosed.  On timeout raises Timeout.
     """
+    if _parking._multi:
+        with XLOCK:
+            return _select(recv, send, timeout)
+    return _select(recv, send, timeout)
+
+
+def _select(recv, send, timeout):
     timeout = check_timeout(timeout)
     recv = list(recv)
     send = [(ch, v) for ch, v in send]

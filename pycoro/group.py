@@ -2,11 +2,16 @@
 `TaskGroup` (structured concurrency, as asyncio.TaskGroup / trio nurseries).
 
 May call: pycoro.hub's public names and the package-internal interface of
-pycoro._hub (_parking: Waiter, park, current_task; _scopes: interrupt,
-discard_pending, park_until; _task: the done-hook and failure helpers).
+pycoro._hub (_parking: Waiter, park, current_task, XLOCK, shared_methods;
+_scopes: interrupt, discard_pending, park_until; _task: the done-hook and
+failure helpers; _multi.spawn_on).  Both work across the hubs of a
+multi-hub run (under _parking.XLOCK then; done hooks run on the finished
+task's hub, under that lock).
 """
+from ._hub import _parking
 from ._hub._errors import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, Cancelled, check_timeout
-from ._hub._parking import Waiter, current_task, park
+from ._hub._multi import spawn_on
+from ._hub._parking import XLOCK, Waiter, current_task, park, shared_methods
 from ._hub._run import spawn
 from ._hub._scopes import discard_pending, interrupt, park_until
 from ._hub._task import add_done_hook, failure, mark_retrieved, remove_done_hook
@@ -29,6 +34,13 @@ def wait(tasks, timeout=None, return_when=ALL_COMPLETED):
 
     On timeout returns what is done so far (no exception).
     """
+    if _parking._multi:
+        with XLOCK:
+            return _wait(tasks, timeout, return_when)
+    return _wait(tasks, timeout, return_when)
+
+
+def _wait(tasks, timeout, return_when):
     timeout = check_timeout(timeout)
     if return_when not in (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION):
         raise ValueError(f"invalid return_when: {return_when!r}")
@@ -58,6 +70,7 @@ def wait(tasks, timeout=None, return_when=ALL_COMPLETED):
     return set(done), set(pending)
 
 
+@shared_methods("__enter__", "spawn", "spawn_on", "__exit__")
 class TaskGroup:
     """``with TaskGroup() as tg: tg.spawn(fn, ...)``: the block waits for every
     child; the first child failure cancels the others (and the block's body,
@@ -82,11 +95,21 @@ class TaskGroup:
         return self
 
     def spawn(self, fn, *args, **kwargs):
+        self._check_open()
+        return self._adopt(spawn(fn, *args, **kwargs))
+
+    def spawn_on(self, where, fn, *args, **kwargs):
+        """spawn() on another hub (as pycoro.spawn_on)."""
+        self._check_open()
+        return self._adopt(spawn_on(where, fn, *args, **kwargs))
+
+    def _check_open(self):
         if self._parent is None:
             raise RuntimeError("TaskGroup.spawn() outside its `with` block")
         if self._exiting and not self._children:
             raise RuntimeError("this TaskGroup is finished")
-        t = spawn(fn, *args, **kwargs)
+
+    def _adopt(self, t):
         if self._aborting:  # it never runs
             interrupt(t, Cancelled("TaskGroup is cancelling"))
         self._children.add(t)

@@ -1,10 +1,10 @@
 """Type stubs for pycoro.group."""
 from types import TracebackType
-from typing import Any, Callable, Iterable, Optional, Set, Tuple, TypeVar, Union
+from typing import Any, Callable, Iterable, Literal, Optional, Set, Tuple, TypeVar, Union
 
 _T = TypeVar("_T")
 
-from .hub import Task
+from .hub import Hub, Task
 
 def wait(
     tasks: Iterable[Task[Any]],
@@ -17,3 +17,4 @@ class TaskGroup:
     def __enter__(self) -> TaskGroup: ...
     def __exit__(self, typ: Optional[type], exc: Optional[BaseException], tb: Optional[TracebackType]) -> bool: ...
     def spawn(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> Task[_T]: ...
+    def spawn_on(self, where: Union[int, Hub, Literal["any"]], fn: Callable[..., _T], *args: Any, **kwargs: Any) -> Task[_T]: ...

@@ -2,7 +2,10 @@
 
 One hub per thread (`get_hub()`).  `run(main)` runs `main` as a task and
 drives the hub in the calling fiber until `main` finishes; every other task
-still alive then is cancelled and joined.  Tasks are `Fiber` subclasses kept
+still alive then is cancelled and joined.  `run(main, hubs=N)` runs N hubs,
+one OS thread each (main on hub 0); `spawn_on` places a task on one of them,
+where it stays, and tasks, channels and sync objects work across them (see
+pycoro/_hub/_multi.py).  Tasks are `Fiber` subclasses kept
 in a FIFO run queue; a task that blocks switches *directly* to the next ready
 task (one fiber switch per yield), and control passes through the hub loop
 only when the run queue is empty or once every `Hub.POLL_EVERY` turns (so
@@ -34,7 +37,8 @@ from ._hub._errors import (
     Timeout,
 )
 from ._hub._io import wait_readable, wait_writable
-from ._hub._run import Hub, current_task, get_hub, run, spawn, spawn_later
+from ._hub._multi import hubs, run, spawn_on
+from ._hub._run import Hub, current_task, get_hub, spawn, spawn_later
 from ._hub._scopes import move_on_after, shield, timeout
 from ._hub._signals import SignalReceiver, signal_receiver
 from ._hub._task import Task
@@ -52,12 +56,14 @@ __all__ = [
     "Timeout",
     "current_task",
     "get_hub",
+    "hubs",
     "move_on_after",
     "run",
     "shield",
     "sleep",
     "spawn",
     "spawn_later",
+    "spawn_on",
     "timeout",
     "max_threads",
     "signal_receiver",

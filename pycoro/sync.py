@@ -1,14 +1,16 @@
-"""Synchronization between tasks of one hub: the `threading` interfaces
+"""Synchronization between tasks: the `threading` interfaces
 (Event, Lock, RLock, Semaphore, BoundedSemaphore, Condition) and the
 `queue.Queue` interface, each blocking call with `timeout=`.
 
 All are FIFO and hand off directly to the longest waiter (no barging, no
-lost wake-ups under cancellation: see `pycoro._waiters`).  They belong to
-the thread whose tasks use them; to wake a task from another thread go
-through `hub.call_soon_threadsafe`.
+lost wake-ups under cancellation: see `pycoro._waiters`).  They work between
+the tasks of one hub, and between the hubs of a multi-hub run (their methods
+then run under _parking.XLOCK, see `shared_methods`); to wake a task of an
+unrelated thread's hub go through `hub.call_soon_threadsafe`.
 
-May call: pycoro._waiters (WaitQueue, grant) and the package-internal
-interface of pycoro._hub (_errors, _scopes.shield) -- no private hub names.
+May call: pycoro._waiters (WaitQueue, Waiter.wake) and the package-internal
+interface of pycoro._hub (_errors, _parking.shared_methods, _scopes.shield)
+-- no private hub names.
 """
 from types import GenericAlias as _GenericAlias
 import queue as _queue
@@ -16,8 +18,9 @@ from collections import deque
 
 from ._pycoro import current as _current
 from ._hub._errors import Timeout, check_timeout
+from ._hub._parking import shared_methods
 from ._hub._scopes import shield
-from ._waiters import WaitQueue, check_thread, current_task, grant
+from ._waiters import WaitQueue, check_thread, current_task
 
 __all__ = ["BoundedSemaphore", "Condition", "Event", "Lock", "Queue", "RLock", "Semaphore"]
 
@@ -33,6 +36,7 @@ def _lock_timeout(blocking, timeout):
     return check_timeout(timeout)
 
 
+@shared_methods("set", "clear", "wait")
 class Event:
     """threading.Event for tasks: `wait()` returns True once set, False on timeout."""
 
@@ -55,7 +59,7 @@ class Event:
             check_thread(w.task)  # before any change
         self._flag = True
         while (rec := waiters.pop()) is not None:
-            grant(rec)
+            rec.wake()
 
     def clear(self):
         self._flag = False
@@ -68,6 +72,7 @@ class Event:
         return self._waiters.wait(cur, None, timeout) is not None
 
 
+@shared_methods("acquire", "release", "__enter__", "__exit__", "_release_save", "_acquire_restore")
 class Lock:
     """threading.Lock for tasks.  Any task may release it (as with threading)."""
 
@@ -100,7 +105,7 @@ class Lock:
         if rec is None:
             self._locked = False
         else:
-            grant(rec)  # stays locked: ownership passes to the waiter
+            rec.wake()  # stays locked: ownership passes to the waiter
 
     __enter__ = acquire
 
@@ -118,6 +123,7 @@ class Lock:
         return self._locked
 
 
+@shared_methods("acquire", "release", "__enter__", "__exit__", "_release_save", "_acquire_restore")
 class RLock:
     """threading.RLock for tasks; the owner is the acquiring task (fiber)."""
 
@@ -160,7 +166,7 @@ class RLock:
         else:
             self._owner = rec.task
             self._count = 1
-            grant(rec)
+            rec.wake()
 
     __enter__ = acquire
 
@@ -183,6 +189,7 @@ class RLock:
         return self._owner is _current()
 
 
+@shared_methods("acquire", "__enter__", "release", "__exit__")
 class Semaphore:
     """threading.Semaphore for tasks."""
 
@@ -220,12 +227,13 @@ class Semaphore:
         if rec is None:
             self._value += 1
         else:
-            grant(rec)  # the unit goes straight to the waiter
+            rec.wake()  # the unit goes straight to the waiter
 
     def __exit__(self, *exc):
         self.release()
 
 
+@shared_methods("release")
 class BoundedSemaphore(Semaphore):
     """A Semaphore that refuses to be released above its initial value."""
 
@@ -244,18 +252,23 @@ class BoundedSemaphore(Semaphore):
             self._release1()
 
 
+@shared_methods("wait", "notify")
 class Condition:
     """threading.Condition for tasks (default lock: an RLock)."""
 
-    __slots__ = ("_lock", "_waiters", "acquire", "release")
+    __slots__ = ("_lock", "_waiters")
 
     def __init__(self, lock=None):
         if lock is None:
             lock = RLock()
         self._lock = lock
         self._waiters = WaitQueue()
-        self.acquire = lock.acquire
-        self.release = lock.release
+
+    def acquire(self, *args, **kwargs):
+        return self._lock.acquire(*args, **kwargs)
+
+    def release(self):
+        return self._lock.release()
 
     def __repr__(self):
         return f"<pycoro.Condition {self._lock!r}>"
@@ -307,12 +320,13 @@ class Condition:
             rec = waiters.pop()
             if rec is None:
                 break
-            grant(rec)
+            rec.wake()
 
     def notify_all(self):
         self.notify(1 << 62)
 
 
+@shared_methods("put", "get", "task_done", "join")
 class Queue:
     """queue.Queue for tasks: FIFO, `maxsize <= 0` means unbounded; raises
     `queue.Empty`/`queue.Full`.  Items go straight to a waiting getter."""
@@ -344,7 +358,7 @@ class Queue:
         rec = self._getters.pop()
         if rec is not None:  # the queue is empty and somebody waits: hand it over
             self._unfinished += 1
-            grant(rec, item)
+            rec.wake(item)
             return
         if not (0 < self.maxsize <= len(self._items)):
             self._items.append(item)
@@ -369,7 +383,7 @@ class Queue:
             if rec is not None:  # room now: move the first waiting putter's item in
                 items.append(rec.value)
                 self._unfinished += 1
-                grant(rec)
+                rec.wake()
             return item
         if not block:
             raise _queue.Empty
@@ -389,7 +403,7 @@ class Queue:
         if self._unfinished == 0:
             joiners = self._joiners
             while (rec := joiners.pop()) is not None:
-                grant(rec)
+                rec.wake()
 
     def join(self, timeout=None):
         """Block until every item put has been marked task_done().  Timeout -> pycoro.Timeout."""

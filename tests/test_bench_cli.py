@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from pycoro import _bench
+from pycoro.bench import cli as bench_cli
+from pycoro.bench import compare, runner, stats
+from pycoro.bench import report as report_mod
 from tests.platform_support import needs_subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,11 +20,13 @@ TINY = {
     "PYCORO_BENCH_MAX_LIVE": "1000",
     "PYCORO_BENCH_REPEAT": "1",
 }
-IDS = ["roundtrip", "create_run_free", "suspended_100k", "rss_depth5", "switch_reentry",
+IDS = ["roundtrip", "create_run_free", "suspended_100k", "rss_depth5", "rss_depth20",
+       "rss_depth50", "switch_reentry",
        "live_flat", "live_1m", "core_switch", "gevent_sleep0", "gevent_spawn_join", "gevent_echo",
        "net_echo_64_asyncio", "net_echo_64_gevent", "net_echo_64_uvloop", "net_echo_64_trio",
        "net_echo_4k_asyncio", "net_echo_4k_gevent", "net_echo_4k_uvloop", "net_echo_4k_trio", "net_idle"]
 STATUSES = {"pass", "fail", "error", "skipped", "no baseline", "inconclusive"}
+
 
 
 def _env(shadow_dir=None):
@@ -63,7 +67,7 @@ def test_help_lists_bench():
 
 @needs_subprocess
 def test_import_pycoro_pulls_in_no_bench_dependency():
-    code = ("import sys, pycoro; bad = [m for m in ('greenlet', 'matplotlib', 'cffi', 'pycoro._bench') "
+    code = ("import sys, pycoro; bad = [m for m in ('greenlet', 'matplotlib', 'cffi', 'pycoro.bench') "
             "if m in sys.modules]; print(bad)")
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
@@ -71,10 +75,11 @@ def test_import_pycoro_pulls_in_no_bench_dependency():
 
 
 @needs_subprocess
-def test_quick_json_has_every_measure():
-    p = _run(["bench", "--quick", "--json"])
+def test_quick_json_has_every_measure(tmp_path):
+    out = tmp_path / "r.json"
+    p = _run(["bench", "--quick", "--json", str(out)])
     assert p.returncode == 0, p.stdout + p.stderr
-    report = json.loads(p.stdout)
+    report = json.loads(out.read_text())
     assert [m["id"] for m in report["measures"]] == IDS
     assert report["subject"] == "pycoro"
     assert report["quick"] is True
@@ -84,9 +89,9 @@ def test_quick_json_has_every_measure():
         assert m["status"] in STATUSES, m
         assert m["status"] != "error", m
         if m["status"] == "skipped":
-            # only the cffi core (no compiler / checkout), the gevent
-            # rows (gevent not installed) and the echo rows of servers that
-            # are not installed (uvloop, trio) may be unavailable
+            # only the gevent rows (gevent not installed) and the echo rows
+            # of servers that are not installed (uvloop, trio) may be
+            # unavailable; the raw core row only without cffi or a compiler
             assert (m["id"] == "core_switch" or m["id"].startswith("gevent_")
                     or m["id"].startswith("net_echo_")), m
             assert m["error"], m
@@ -94,27 +99,28 @@ def test_quick_json_has_every_measure():
         assert isinstance(m["subject"], (int, float)), m
         # tiny sizes: an RSS delta may round to whole pages, even to 0
         assert m["subject"] >= 0 if m["unit"] in ("B", "MiB") else m["subject"] > 0, m
-        if m["kind"] == "ratio" and have_greenlet:
-            if not m["baseline"]:
-                assert m["status"] == "inconclusive"
-                continue
-            d = m["detail"]
-            if d.get("baseline_samples"):  # paired rounds: median of the per-round ratios
-                pairs = sorted(x / y for x, y in zip(d["subject_samples"], d["baseline_samples"]))
-                assert m["ratio"] == pytest.approx(statistics.median(pairs))
-            else:
-                assert m["ratio"] == pytest.approx(m["subject"] / m["baseline"])
-            assert m["status"] == ("pass" if m["ratio"] <= m["target"] else "fail")
+        judged = m["samples"]["judged"]
+        if m["status"] != "no baseline":
+            assert m["value"] == pytest.approx(statistics.median(judged)), m
+        if m["kind"] == "ratio" and have_greenlet and m["baseline"]:
+            # the judged replicates: the per-round ratios of the rounds whose
+            # baseline process is in the baseline's better mode
+            s, b = m["samples"]["subject"], m["samples"]["baseline"]
+            keep = m["samples"]["better_mode"]
+            assert judged == pytest.approx([s[i] / b[i] for i in keep])
+            assert m["ratio"] == m["value"]
+        if m["kind"] != "works" and m["target"] is not None and m["status"] != "no baseline":
+            # PYCORO_BENCH_REPEAT=1: one replicate never gives a verdict
+            assert m["status"] == "inconclusive" and "replicate" in m["error"], m
     c = report["counts"]
     assert sum(c.values()) == len(IDS)
-    # the human table went to stderr, with the closing count line
-    assert "| measure" in p.stderr
-    assert "targets: " in p.stderr and " met, " in p.stderr and " missed, " in p.stderr
+    assert "| measure" in p.stdout
+    assert "targets: " in p.stdout and " met, " in p.stdout and " inconclusive, " in p.stdout
 
 
 @needs_subprocess
 def test_missing_greenlet_is_said_not_hidden(tmp_path):
-    p = _run(["bench", "--quick", "--json", "--only", "roundtrip,live_flat"],
+    p = _run(["bench", "--quick", "--json", "-", "--only", "roundtrip,live_flat"],
              shadow_dir=_shadow(tmp_path, "greenlet"))
     assert p.returncode == 0, p.stdout + p.stderr
     assert "greenlet is not installed" in p.stderr
@@ -123,7 +129,7 @@ def test_missing_greenlet_is_said_not_hidden(tmp_path):
     assert "greenlet is not installed" in report["baseline_missing"]
     rt, flat = report["measures"]
     assert rt["status"] == "no baseline" and rt["ratio"] is None and rt["subject"] > 0
-    assert flat["status"] in ("pass", "fail") and flat["baseline"] is None
+    assert flat["status"] == "inconclusive" and flat["baseline"] is None
 
 
 @needs_subprocess
@@ -139,15 +145,19 @@ def test_plot_without_matplotlib_is_a_clear_error(tmp_path):
 def test_plot_writes_png(tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "bench.png"
-    p = _run(["bench", "--quick", "--json", "--only", "roundtrip", "--plot", str(out)])
+    p = _run(["bench", "--quick", "--json", "-", "--only", "rss_depth20", "--plot", str(out)])
     assert p.returncode == 0, p.stdout + p.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads(p.stdout)
     curves = report["depth_curves"]
     n = len(curves["depths"])
-    for role in curves["names"]:
-        assert len(curves["roundtrip_ns"][role]) == n
-        assert len(curves["rss_per_fiber"][role]) == n
+    for key in ("roundtrip_ns", "rss_per_fiber"):
+        assert len(curves[key]) == n
+        for point in curves[key]:
+            assert set(point) == set(curves["names"])
+            for c in point.values():
+                lo, hi = c["interval"]
+                assert lo <= c["median"] <= hi
 
 
 @needs_subprocess
@@ -163,7 +173,7 @@ def test_only_unknown_and_list():
 
 def _args(*argv):
     parser = __import__("argparse").ArgumentParser()
-    _bench.add_arguments(parser)
+    bench_cli.add_arguments(parser)
     return parser.parse_args(["--quick", "--no-progress"] + list(argv))
 
 
@@ -172,15 +182,15 @@ def _fake_measures():
         raise RuntimeError("fiber exploded")
 
     def slow(ctx):
-        return {"subject": 300.0, "baseline": 100.0}
+        return {"subject": [300.0, 310.0, 290.0], "baseline": [100.0] * 3 if ctx.baseline else None}
 
     def fast(ctx):
-        return {"subject": 10.0, "baseline": 100.0}
+        return {"subject": [10.0, 11.0, 9.0], "baseline": [100.0] * 3 if ctx.baseline else None}
 
     def skipped(ctx):
         return {"skipped": "no C compiler"}
 
-    M = _bench.Measure
+    M = runner.Measure
     return [
         M("boom", "raises", "ns", 0.5, "ratio", 1, boom),
         M("slow", "misses its target", "ns", 0.5, "ratio", 1, slow),
@@ -191,7 +201,7 @@ def _fake_measures():
 
 def test_failing_measures_are_reported(monkeypatch, capsys):
     monkeypatch.setenv("PYCORO_BENCH_SUBJECT", "pycoro")
-    report, code = _bench.run(_args(), _fake_measures())
+    report, code = bench_cli.run(_args(), _fake_measures())
     rows = {r["id"]: r for r in report["measures"]}
     assert rows["boom"]["status"] == "error" and "fiber exploded" in rows["boom"]["error"]
     expected_slow = "fail" if report["baseline"] else "no baseline"
@@ -201,7 +211,7 @@ def test_failing_measures_are_reported(monkeypatch, capsys):
         assert rows["slow"]["ratio"] == pytest.approx(3.0)
         assert rows["fast"]["status"] == "pass"
     assert code == 1  # an error always fails the run
-    table, notes = _bench.format_table(report)
+    table, notes = report_mod.format_table(report)
     assert "ERROR" in table and any("fiber exploded" in n for n in notes)
     assert any("no C compiler" in n for n in notes)
 
@@ -209,8 +219,121 @@ def test_failing_measures_are_reported(monkeypatch, capsys):
 def test_strict_fails_on_a_missed_target(monkeypatch):
     pytest.importorskip("greenlet")
     ms = [m for m in _fake_measures() if m.id in ("slow", "fast")]
-    report, code = _bench.run(_args(), ms)
+    report, code = bench_cli.run(_args(), ms)
     assert code == 0  # a missed target alone is reported, not an exit failure
-    report, code = _bench.run(_args("--strict"), ms)
+    report, code = bench_cli.run(_args("--strict"), ms)
     assert code == 1
-    assert report["counts"] == {"pass": 1, "fail": 1, "error": 0, "other": 0}
+    assert report["counts"] == {"pass": 1, "fail": 1, "inconclusive": 0, "error": 0, "other": 0}
+
+
+# ---- the verdicts, on synthetic replicates ---------------------------------
+
+def test_median_interval_is_the_order_statistic_interval():
+    xs = list(range(1, 26))                     # 25 replicates
+    lo, hi, cov = stats.median_interval(xs[::-1])
+    # [x_(8), x_(18)]: 1 - 2 P(Binomial(25, 1/2) <= 7) = 0.957
+    assert (lo, hi) == (8, 18) and cov == pytest.approx(0.9567, abs=1e-4)
+    lo, hi, cov = stats.median_interval([3.0, 1.0, 2.0])
+    assert (lo, hi) == (1.0, 3.0) and cov == pytest.approx(0.75)
+    assert stats.median_interval([5.0]) == (5.0, 5.0, 0.0)
+
+
+def test_noisy_pass_one_slow_sample_does_not_fail():
+    # 11 rounds near 0.21 against a 0.25 target, one round preempted (0.60)
+    ratios = [0.20, 0.21, 0.22, 0.21, 0.20, 0.60, 0.21, 0.22, 0.20, 0.21, 0.23]
+    v = stats.judge(ratios, 0.25)
+    assert v["status"] == "pass", v
+    assert v["spread"][1] <= 0.25 and max(ratios) > 0.25
+    assert v["noise"] > stats.NOISY             # and the table notes it as noisy
+
+
+def test_clear_fail():
+    v = stats.judge([11.0, 11.4, 10.9, 11.2, 11.6], 10.0)
+    assert v["status"] == "fail" and v["spread"][0] > 10.0
+
+
+def test_inconclusive_says_the_numbers():
+    v = stats.judge([9.2, 9.8, 10.4, 10.9, 11.3], 10.0, lambda x: "%.1f ns" % x)
+    assert v["status"] == "inconclusive"
+    assert v["why"] == "median 10.4 ns, 94% interval 9.2 ns..11.3 ns straddles the target 10.0 ns"
+
+
+def test_one_noisy_sample_alone_is_never_a_verdict():
+    # the raw switch that printed FAIL at 11.3 ns against 10 ns from one sample
+    for values in ([11.3], [11.3, 11.5]):
+        v = stats.judge(values, 10.0)
+        assert v["status"] == "inconclusive" and "replicate" in v["why"]
+
+
+def test_flatness_is_judged_per_round():
+    # one noisy size in one round: that round's max/min is high, the row is not a FAIL
+    steady = {100: [130, 131, 129], 10_000: [136, 137, 135], 1_000_000: [140, 141, 139]}
+    noisy = {**steady, 10_000: [220, 222, 221]}
+    rounds = [stats.flatness(steady), stats.flatness(noisy), stats.flatness(steady)]
+    assert rounds[0] == pytest.approx(140 / 130) and rounds[1] == pytest.approx(221 / 130)
+    assert stats.judge(rounds, 1.5)["status"] == "inconclusive"
+    # from 9 replicates on, the 95% interval leaves out the extreme on each side
+    assert stats.judge(rounds + [stats.flatness(steady)] * 6, 1.5)["status"] == "pass"
+
+
+def test_better_mode_of_a_bimodal_baseline():
+    # greenlet: 5 processes near 480 ns, 4 near 780 ns (by where its stack landed)
+    b = [480, 781, 478, 790, 485, 775, 482, 779, 490]
+    keep = stats.better_mode(b)
+    assert sorted(b[i] for i in keep) == [478, 480, 482, 485, 490]
+    # unimodal with spread: no split
+    assert len(stats.better_mode([400, 420, 410, 430, 415])) == 5
+    # one fast process alone is not a mode
+    assert len(stats.better_mode([300, 480, 485, 490, 482])) == 5
+
+
+def test_ratio_row_is_held_against_the_better_mode():
+    s = [100.0] * 9
+    b = [480, 781, 478, 790, 485, 775, 482, 779, 490]
+    m = runner.Measure("rt", "round trip", "ns", 0.25, "ratio", 1, None)
+    row = runner.assess(m, {"subject": s, "baseline": b}, {})
+    assert row["baseline"] == 482
+    assert row["samples"]["judged"] == pytest.approx([100 / x for x in (480, 478, 485, 482, 490)])
+    # against all nine (median 490, some rounds at 0.13) it would pass; against
+    # the better mode every ratio is > 0.2: still a pass at 0.25, a fail at 0.2
+    assert row["status"] == "pass"
+    m.target = 0.2
+    assert runner.assess(m, {"subject": s, "baseline": b}, {})["status"] == "fail"
+    # a row whose baseline is not greenlet (the echo servers) judges every round
+    m = runner.Measure("echo", "echo", "ns", 0.25, "ratio", 1, None, modes=False)
+    assert len(runner.assess(m, {"subject": s, "baseline": b}, {})["samples"]["judged"]) == 9
+    assert "two groups" in report_mod._notes({"baseline": "greenlet", "subject": "pycoro",
+                                              "measures": [dict(row, id="rt", unit="ns", error=None)]})[0]
+
+
+def test_compare_verdicts():
+    old = [100.0, 102.0, 99.0, 101.0, 103.0, 100.5, 98.5]
+    assert stats.change(old, [x * 0.8 for x in old])["verdict"] == "faster"
+    assert stats.change(old, [x * 1.25 for x in old])["verdict"] == "slower"
+    same = stats.change(old, [101.0, 99.5, 100.0, 102.5, 98.0, 100.0, 103.0])
+    assert same["verdict"] == "no significant change"
+    assert same["spread"][0] < 1 < same["spread"][1]
+    assert stats.change(old, [50.0])["verdict"].startswith("too few samples")
+
+
+def _report(ratios):
+    return {"measures": [{"id": "roundtrip", "title": "round trip", "kind": "ratio", "unit": "ns",
+                          "value": statistics.median(ratios), "samples": {"judged": ratios}}]}
+
+
+def test_compare_cli(tmp_path):
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(_report([0.23, 0.24, 0.22, 0.23, 0.25])))
+    new.write_text(json.dumps(_report([0.16, 0.17, 0.16, 0.15, 0.17])))
+    args = _args("--compare", str(old), str(new))
+    assert bench_cli.command(args) == 0
+    rows = compare.compare(json.loads(old.read_text()), json.loads(new.read_text()))
+    assert [(r["id"], r["verdict"]) for r in rows] == [("roundtrip", "faster")]
+    assert rows[0]["ratio"] == pytest.approx(0.16 / 0.23)
+
+
+def test_compare_reads_the_first_schema():
+    # docs/bench.json predates the verdicts: per-round samples under detail
+    row = {"id": "x", "title": "x", "kind": "ratio", "unit": "ns", "value": 0.5,
+           "detail": {"subject_samples": [1.0, 2.0], "baseline_samples": [4.0, 4.0]}}
+    assert compare.replicates(row) == [0.25, 0.5]

@@ -18,15 +18,27 @@ instead of parking, and a task resumed while one is pending has it thrown
 in at its suspension point (so a woken task still sees a cancel that
 arrived before it ran; a Waiter's `granted` tells it its operation was done).
 
-Threads: reschedule() only appends to the hub-owned run queue.  A later
-multi-hub design makes it thread-safe by routing a reschedule from a foreign
-thread through that hub's thread-safe queue and its poller's wake-up fd
-(`Hub.call_soon_threadsafe`); callers keep the same interface.
+Several hubs (pycoro.run(..., hubs=N), one OS thread each): a task is
+rescheduled by whoever grants it, from any hub.  While such a run is active
+(`_multi`), the objects shared between hubs (sync objects, channels, tasks'
+joiners and phases) are guarded by one process-wide re-entrant lock, `XLOCK`,
+held only for short non-blocking sections: `shared_methods()` lists the
+methods of a class that run under it, and `enter_multi()` swaps in locked
+versions of them for the time of the run (so a single-hub program runs the
+very same unlocked code as before, at no cost).  park() releases XLOCK
+completely while the task is suspended and takes it back when it resumes, so
+a blocking method can hold it from its check to its park.  A task's phase
+changes only under XLOCK then, and a task of another hub is made runnable by
+appending it to that hub's run queue (a deque: thread-safe: the hub's
+inbox) and waking the hub's poller if it sleeps (`Scheduler._wake`), once
+XLOCK is released: woken earlier, the hub would only block on the lock the
+waker still holds.
 
 May call: _errors, the Fiber core.  Knows the hub only as a `Scheduler`
 (run queue, turn budget, loop fiber); the loop itself lives in _run.
 """
 import enum
+import threading
 from threading import get_ident
 
 from .._pycoro import Fiber, current as _current
@@ -46,13 +58,137 @@ RUNNABLE, PARKED, DONE = Phase
 
 
 class Scheduler:
-    """What the parking layer needs of a hub: the run queue and its budget."""
+    """What the parking layer needs of a hub: the run queue and its budget,
+    and (`_group`, None for a hub alone) whether it is one of several."""
 
     #: Loop turns (task switches) between two passes through the hub loop,
     #: which runs due timers, callbacks and polls fds without blocking.
     POLL_EVERY = 64
 
-    __slots__ = ("_thread_id", "_ready", "_turns", "_loop_fiber")
+    __slots__ = ("_thread_id", "_ready", "_turns", "_loop_fiber", "_group")
+
+    def _wake(self):
+        """Something was queued for this hub from another thread: wake it."""
+        raise NotImplementedError
+
+
+class _SharedLock:
+    """XLOCK: a re-entrant lock that also defers the wake-ups of other hubs
+    (`defer_wake`) to its last release by this thread."""
+
+    __slots__ = ("_rlock", "_local")
+
+    def __init__(self):
+        self._rlock = threading.RLock()
+        self._local = threading.local()
+
+    def acquire(self):
+        self._rlock.acquire()
+
+    __enter__ = acquire
+
+    def release(self):
+        rlock = self._rlock
+        rlock.release()
+        if not rlock._is_owned():
+            self._flush()
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def _is_owned(self):
+        return self._rlock._is_owned()
+
+    def _release_save(self):
+        """Release completely (a task parks), for `_acquire_restore`."""
+        state = self._rlock._release_save()
+        self._flush()
+        return state
+
+    def _acquire_restore(self, state):
+        self._rlock._acquire_restore(state)
+
+    def defer_wake(self, hub):
+        try:
+            self._local.wakes.append(hub)
+        except AttributeError:
+            self._local.wakes = [hub]
+
+    def _flush(self):
+        wakes = getattr(self._local, "wakes", None)
+        if wakes:
+            self._local.wakes = []
+            for hub in wakes:
+                hub._wake()
+
+
+#: The lock of everything shared between hubs while a multi-hub run is
+#: active (re-entrant: a locked method may call another).
+XLOCK = _SharedLock()
+_multi = False            # True while some multi-hub run is active
+_multi_runs = 0
+_multi_guard = threading.Lock()
+_swaps = []               # (owner, name, locked version), filled by shared_methods()
+
+
+def _locked(fn):
+    def locked(*args, **kwargs):
+        with XLOCK:
+            return fn(*args, **kwargs)
+    locked.__name__ = fn.__name__
+    locked.__qualname__ = fn.__qualname__
+    locked.__doc__ = fn.__doc__
+    locked.__wrapped__ = fn
+    return locked
+
+
+def shared_methods(*names, **replacements):
+    """Class decorator: while a multi-hub run is active, the methods `names`
+    run under XLOCK, and each `name=function` of `replacements` replaces the
+    method (a version that does its own locking)."""
+    def decorate(cls):
+        for name in names:
+            _swaps.append((cls, name, cls.__dict__[name], _locked(cls.__dict__[name])))
+        for name, fn in replacements.items():
+            _swaps.append((cls, name, cls.__dict__[name], fn))
+        return cls
+    return decorate
+
+
+def enter_multi():
+    """A multi-hub run starts: swap in the locked methods (first run only)."""
+    global _multi, _multi_runs
+    with _multi_guard:
+        _multi_runs += 1
+        if _multi_runs == 1:
+            _multi = True
+            for cls, name, _plain, locked in _swaps:
+                setattr(cls, name, locked)
+
+
+def exit_multi():
+    global _multi, _multi_runs
+    with _multi_guard:
+        _multi_runs -= 1
+        if _multi_runs == 0:
+            for cls, name, plain, _locked_fn in _swaps:
+                setattr(cls, name, plain)
+            _multi = False
+
+
+def multi():
+    """Whether a multi-hub run is active (shared objects take XLOCK)."""
+    return _multi
+
+
+def push(task):
+    """`task` just became RUNNABLE (under XLOCK): queue it on its hub (a
+    deque: safe from any thread; only its hub pops it), and if that is
+    another thread's, wake it once XLOCK is released."""
+    hub = task._hub
+    hub._ready.append(task)
+    if hub._thread_id != get_ident():
+        XLOCK.defer_wake(hub)
 
 
 class TaskBase(Fiber):
@@ -141,16 +277,40 @@ def park():
         cur._next_error = None
         raise exc
     cur._phase = PARKED
-    run_next(cur._hub)
+    if _multi:
+        _run_next_unlocked(cur._hub)
+    else:
+        run_next(cur._hub)
     value = cur._next_value
     if value is not None:
         cur._next_value = None
     return value
 
 
+def _run_next_unlocked(hub):
+    """run_next() with XLOCK released for as long as the task is suspended
+    (the lock belongs to the thread, not to the task)."""
+    saved = XLOCK._release_save() if XLOCK._is_owned() else None
+    try:
+        run_next(hub)
+    finally:
+        if saved is not None:
+            XLOCK._acquire_restore(saved)
+
+
 def reschedule(task, value=None, error=None):
     """Make the parked `task` runnable: its park() returns `value` (or raises
     `error`).  Raises RuntimeError if `task` is not parked."""
+    if _multi:
+        with XLOCK:
+            if task._phase is not PARKED:
+                raise RuntimeError(f"reschedule(): {task!r} is not parked")
+            task._phase = RUNNABLE
+            task._next_value = value
+            if error is not None:
+                task._next_error = error
+            push(task)
+        return
     if task._phase is not PARKED:
         raise RuntimeError(f"reschedule(): {task!r} is not parked")
     # The append first: it is the one step that allocates, and a MemoryError
@@ -163,8 +323,10 @@ def reschedule(task, value=None, error=None):
 
 
 def check_thread(task):
-    """Waking a task of another thread's hub is not allowed (yet: issue 17)."""
-    if task._hub._thread_id != get_ident():
+    """Waking a task of another thread's hub is allowed only between the hubs
+    of one multi-hub run."""
+    hub = task._hub
+    if hub._thread_id != get_ident() and (hub._group is None or not _multi):
         raise RuntimeError(
             "pycoro sync objects are per-thread: wake another thread's tasks "
             "with hub.call_soon_threadsafe()"
@@ -201,3 +363,20 @@ class Waiter:
         self.value = value
         self.granted = True
         self.task = None
+
+    def _wake_shared(self, value=None):
+        """wake() while a multi-hub run is active: the task may be another hub's."""
+        with XLOCK:
+            t = self.task
+            if t is None:
+                return
+            if t._phase is PARKED:
+                t._phase = RUNNABLE
+                t._next_value = value
+                push(t)
+            self.value = value
+            self.granted = True
+            self.task = None
+
+
+shared_methods(wake=Waiter._wake_shared)(Waiter)

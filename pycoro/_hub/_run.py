@@ -2,7 +2,9 @@
 
 Owns: `Hub` (the run queue it inherits from _parking.Scheduler, the live
 tasks, done callbacks, thread-safe callbacks, the timer heap, the poller,
-holds, shutdown and deadlock detection), a task's life on the hub
+holds, shutdown and deadlock detection, and its side of a multi-hub run:
+`_wake`, `_adopt`, the group checks in the loop -- the group itself is
+_multi's), a task's life on the hub
 (`_new_task`, the body its fiber runs, what happens when it ends), and
 `get_hub`, `run`, `spawn`, `spawn_later`, `current_task`.  The loop resumes
 tasks only through _parking.run_next.
@@ -19,7 +21,7 @@ from .._pycoro import current as _current
 from ._errors import Cancelled, Deadlock, check_timeout, outside
 from ._io import Poller
 from ._outcome import Error
-from ._parking import DONE, PARKED, RUNNABLE, Scheduler, Waiter, run_next
+from ._parking import DONE, PARKED, RUNNABLE, XLOCK, Scheduler, Waiter, run_next
 from ._scopes import interrupt
 from ._signals import install_sigint
 from ._task import Task
@@ -57,7 +59,7 @@ class Hub(Scheduler):
 
     __slots__ = (
         "_timers", "_callbacks", "_threadsafe", "_tasks", "_main", "_fatal", "_running",
-        "_holds", "_poller", "__weakref__",
+        "_holds", "_poller", "_undo_sigint", "_index", "_sleeping", "_idle", "_incoming", "__weakref__",
     )
 
     def __init__(self):
@@ -74,9 +76,21 @@ class Hub(Scheduler):
         self._running = False
         self._holds = 0
         self._poller = Poller()
+        self._undo_sigint = None
+        self._group = None      # a multi-hub run's _multi.Group, or None
+        self._index = 0
+        self._sleeping = False  # (group) blocked in poll(): a push must wake it
+        self._idle = False      # (group) blocked with nothing to wake it but another hub
+        self._incoming = 0      # (group) tasks spawned here from other hubs, not yet adopted
 
     def __repr__(self):
-        return f"<pycoro.Hub thread={self._thread_id} tasks={len(self._tasks)} running={self._running}>"
+        return (f"<pycoro.Hub {self._index} thread={self._thread_id} tasks={len(self._tasks)} "
+                f"running={self._running}>")
+
+    @property
+    def index(self):
+        """This hub's index in pycoro.hubs() (0 for a hub running alone)."""
+        return self._index
 
     # fd waiting state, read by tests and diagnostics
     @property
@@ -98,7 +112,22 @@ class Hub(Scheduler):
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
         self._threadsafe.append((fn, args))
-        self._poller.wakeup()
+        self._wake()
+
+    def _wake(self):
+        """Something was queued for this hub from another thread: wake its poller
+        (in a multi-hub run only if it sleeps there; the group counts it busy)."""
+        group = self._group
+        if group is None:
+            self._poller.wakeup()
+        else:
+            group.notify(self)
+
+    def _adopt(self, task):
+        """(call_soon_threadsafe from _multi.spawn_on) a task another hub made for this one."""
+        self._group.adopted(self)
+        self._tasks[task] = True
+        self._ready.append(task)
 
     def hold(self):
         """Context manager: while held, an idle hub waits for call_soon_threadsafe
@@ -135,8 +164,9 @@ class Hub(Scheduler):
 
     def _loop(self):
         ready = self._ready
-        main = self._main
+        main = self._main  # None on the other hubs of a multi-hub run
         poller = self._poller
+        group = self._group
         shutting_down = False
         polled = False  # the last pass polled (blocking): no second poll before running what it woke
         while True:
@@ -147,12 +177,27 @@ class Hub(Scheduler):
             if self._fatal is not None and not shutting_down:
                 shutting_down = True
                 self._cancel_all()
-            if main._phase is DONE:
-                if not self._tasks:
+                if group is not None:
+                    group.stop(self._fatal)
+            if group is not None:
+                if group.deadlocked:
+                    self._deadlock()
+                if group.stopping and not shutting_down:
+                    shutting_down = True
+                    self._cancel_all()
+                if main is None:
+                    if shutting_down and not self._tasks:
+                        return
+            if main is None:
+                pass
+            elif main._phase is DONE:
+                if not self._tasks and (group is None or group.workers_done()):
                     return
                 if not shutting_down:
                     shutting_down = True
                     self._cancel_all()
+                    if group is not None:
+                        group.stop(None)
             if ready:
                 if polled:
                     polled = False
@@ -163,11 +208,22 @@ class Hub(Scheduler):
                 if deadline is None and not poller.count and not self._holds and not self._threadsafe:
                     if self._callbacks:
                         continue
-                    # Nothing can ever wake a task.
-                    blocked = list(self._tasks)
-                    self._cancel_all()
-                    self._drain_after_deadlock()
-                    raise Deadlock(blocked)
+                    if group is None:  # nothing can ever wake a task
+                        self._deadlock()
+                    idle = True  # only another hub can wake a task
+                else:
+                    idle = False
+                if group is not None:
+                    # Tell the group before blocking (nothing pushed meanwhile
+                    # is missed; the last hub to go idle declares a deadlock).
+                    if not group.sleep_begin(self, idle):
+                        continue
+                    try:
+                        self._poll(None if deadline is None else max(0.0, deadline - _monotonic()))
+                    finally:
+                        group.sleep_end(self)
+                    polled = True
+                    continue
                 if deadline is None:
                     self._poll(None)
                 else:
@@ -175,6 +231,16 @@ class Hub(Scheduler):
                 polled = True
                 continue
             self._run_one()
+
+    def _deadlock(self):
+        """Every task is blocked for good (on every hub, in a multi-hub run):
+        cancel them, let them unwind, raise Deadlock."""
+        blocked = list(self._tasks)
+        if self._group is not None:
+            self._group.blocked.extend(blocked)
+        self._cancel_all()
+        self._drain_after_deadlock()
+        raise Deadlock(blocked)
 
     def _drain_after_deadlock(self):
         """Let cancelled tasks unwind after a deadlock (bounded: they may block again)."""
@@ -196,11 +262,14 @@ class Hub(Scheduler):
             raise RuntimeError("pycoro.run() cannot be nested (a hub is already running on this thread)")
         if not callable(main):
             raise TypeError(f"run() needs a callable, got {type(main).__name__}")
+        if self._undo_sigint is not None:   # an earlier run() could not undo it
+            self._undo_sigint()
+            self._undo_sigint = None
+        self._abandon()  # whatever an earlier, failed run() left behind
+        undo_sigint = install_sigint(self)  # Ctrl-C -> KeyboardInterrupt in the main task
         self._running = True
         self._loop_fiber = _current()
         self._fatal = None
-        self._abandon()  # whatever an earlier, failed run() left behind
-        undo_sigint = install_sigint(self)  # Ctrl-C -> KeyboardInterrupt in the main task
         try:
             main_task = self._main = _new_task(self, main, args, kwargs, "main", RUNNABLE)
             self._ready.append(main_task)
@@ -218,11 +287,16 @@ class Hub(Scheduler):
                 self._abandon()
             raise
         finally:
-            if undo_sigint is not None:
-                undo_sigint()
+            # The hub's own state first: undoing the SIGINT handler calls
+            # into the signal module, which can raise MemoryError, and a hub
+            # left marked running refuses every later run().
             self._running = False
             self._main = None
             self._loop_fiber = None
+            if undo_sigint is not None:
+                self._undo_sigint = undo_sigint     # until it has succeeded
+                undo_sigint()
+                self._undo_sigint = None
         fatal = self._fatal
         if fatal is not None:
             self._fatal = None
@@ -308,9 +382,10 @@ def spawn_later(seconds, fn, *args, **kwargs):
 
 
 # -- a task's life on the hub ---------------------------------------------------
-def _new_task(hub, fn, args, kwargs, name, phase):
+def _new_task(hub, fn, args, kwargs, name, phase, adopt=True):
     """A live task of `hub` that will call fn(*args, **kwargs), starting in
-    `phase` (RUNNABLE: the caller queues it; PARKED: a timer will)."""
+    `phase` (RUNNABLE: the caller queues it; PARKED: a timer will).
+    `adopt=False`: made on another thread, the hub registers it (`_adopt`)."""
     if not callable(fn):
         raise TypeError(f"spawn() needs a callable, got {type(fn).__name__}")
     t = Task(_task_entry, hub._loop_fiber)
@@ -326,7 +401,8 @@ def _new_task(hub, fn, args, kwargs, name, phase):
     t._name = name
     t._id = next(_task_ids)
     t._phase = phase
-    hub._tasks[t] = True
+    if adopt:
+        hub._tasks[t] = True
     return t
 
 
@@ -366,21 +442,28 @@ def _task_entry(*handed_off_by):
         outcome = Error(exc, None)
     t._next_error = t._next_value = None
     t._fn = t._args = t._kwargs = None
-    t._outcome = outcome
-    t._phase = DONE
-    if hub._tasks.pop(t, None) is None:
-        return None  # unwound by FiberExit after its run() was abandoned
-    joiners = t._joiners
-    if joiners:
-        for j in joiners:
-            if type(j) is Waiter:
-                j.wake()
-            else:  # an internal synchronous hook (wait(), TaskGroup)
-                j(t)
-    cbs = t._callbacks
-    if cbs:
-        t._callbacks = None
-        hub._callbacks.extend((fn, t) for fn in cbs)
+    locked = hub._group is not None  # joiners and hooks may be other hubs' (see _parking)
+    if locked:
+        XLOCK.acquire()
+    try:
+        t._outcome = outcome
+        t._phase = DONE
+        if hub._tasks.pop(t, None) is None:
+            return None  # unwound by FiberExit after its run() was abandoned
+        joiners = t._joiners
+        if joiners:
+            for j in joiners:
+                if type(j) is Waiter:
+                    j.wake()
+                else:  # an internal synchronous hook (wait(), TaskGroup)
+                    j(t)
+        cbs = t._callbacks
+        if cbs:
+            t._callbacks = None
+            hub._callbacks.extend((fn, t) for fn in cbs)
+    finally:
+        if locked:
+            XLOCK.release()
     if t is hub._main:
         hub._turns = 1  # return to the loop promptly
         return None

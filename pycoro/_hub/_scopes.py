@@ -10,17 +10,33 @@ May call: _errors, _parking, and the hub's timer heap (`task._hub._timers`,
 an _timers.Timers, reached through the task so this layer does not import
 the hub).
 """
+from threading import get_ident as _get_ident
 from time import monotonic as _monotonic
 
+from . import _parking
 from ._errors import Cancelled, Timeout, check_timeout
-from ._parking import PARKED, DONE, current_task, park, reschedule
+from ._parking import PARKED, DONE, XLOCK, current_task, park, reschedule
 
 __all__ = ["discard_pending", "interrupt", "move_on_after", "park_until", "rearm", "shield", "timeout"]
 
 
 def interrupt(t, exc, scope=None):
     """Deliver `exc` to task `t` at its suspension point (or defer it under a
-    shield entered after `scope`; after everything for a cancel)."""
+    shield entered after `scope`; after everything for a cancel).  A task of
+    another hub (multi-hub run) gets it through its hub's loop."""
+    if _parking._multi:
+        hub = t._hub
+        if hub._thread_id != _get_ident():
+            if t._phase is not DONE:
+                hub.call_soon_threadsafe(interrupt, t, exc, scope)
+            return
+        with XLOCK:
+            _interrupt(t, exc, scope)
+        return
+    _interrupt(t, exc, scope)
+
+
+def _interrupt(t, exc, scope):
     if t._phase is DONE:
         return
     scopes = t._scopes

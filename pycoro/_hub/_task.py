@@ -2,7 +2,8 @@
 
 Owns: `Task` (a Fiber subclass: its callable; its one outcome field, the
 return value or an _outcome.Error; its joiners, done callbacks and name)
-and what it offers: result/exception/join/cancel/callbacks, and the
+and what it offers: result/exception/join/cancel/callbacks (from any hub of
+a multi-hub run: those run under _parking.XLOCK then), and the
 package-internal helpers pycoro.group uses (`failure`, `mark_retrieved`,
 `add_done_hook`, `remove_done_hook`).  A task's life on the hub (creation,
 the body its fiber runs, completion) is _run's.
@@ -15,9 +16,11 @@ from threading import get_ident as _get_ident
 from .._pycoro import current as _current
 from ._errors import Cancelled, Timeout, check_timeout
 from ._outcome import Error
-from ._parking import DONE, PARKED, TaskBase, Waiter, current_task
+from ._parking import DONE, PARKED, TaskBase, Waiter, current_task, shared_methods
 from ._scopes import interrupt, park_until
 
+
+@shared_methods("result", "exception", "join", "add_done_callback", "remove_done_callback")
 class Task(TaskBase):
     """A unit of work scheduled by the hub (a `Fiber` subclass).
 
@@ -98,7 +101,7 @@ class Task(TaskBase):
             cur = current_task("Task.join()")
             if cur is self:
                 raise RuntimeError(f"{self.name} cannot join itself")
-            if cur._hub is not self._hub:
+            if cur._hub is not self._hub and (cur._hub._group is None or cur._hub._group is not self._hub._group):
                 raise RuntimeError("cannot join a task of another thread's hub")
             joiners = self._joiners
             if joiners is None:
@@ -120,7 +123,7 @@ class Task(TaskBase):
         """
         if self._phase is DONE:
             return False
-        if self._hub._thread_id != _get_ident():
+        if self._hub._thread_id != _get_ident() and self._hub._group is None:
             raise RuntimeError("Task.cancel() from another thread: use hub.call_soon_threadsafe(task.cancel)")
         interrupt(self, Cancelled(msg) if msg is not None else Cancelled(), None)
         return True
@@ -128,7 +131,11 @@ class Task(TaskBase):
     def add_done_callback(self, fn):
         """Call `fn(task)` from the hub loop once the task is done."""
         if self._phase is DONE:
-            self._hub._callbacks.append((fn, self))
+            hub = self._hub
+            if hub._thread_id == _get_ident():
+                hub._callbacks.append((fn, self))
+            else:  # a task of another hub of a multi-hub run: its loop calls it
+                hub.call_soon_threadsafe(fn, self)
             return
         cbs = self._callbacks
         if cbs is None:

@@ -160,6 +160,10 @@ def one_level(fill, teardown, headroom):
     out["recovery"] = classify(attempt(recover, keep))
     out["unraisable"] = take_unraisable()    # (its entries hold the fibers)
     gc.collect()
+    # The collector hands garbage suspended fibers to their thread, which
+    # unwinds them (FiberExit) at its next switch: make one, then count.
+    Fiber(int).switch()
+    gc.collect()
     out["fibers"] = live_fibers()
     return out
 

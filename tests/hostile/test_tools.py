@@ -129,13 +129,13 @@ def test_tracemalloc_attributes_allocations_made_in_fibers():
 
 @pytest.mark.xfail(
     strict=False,
-    reason="OPEN DEFECT (issue 14), a crash on 3.11-3.13 with 8+ fibers: faulthandler's "
-           "watchdog thread walks the main thread's frames without the GIL, through "
-           "ts->cframe (3.11/3.12) and C-stack entry frames (3.12+) that point into the "
-           "stack region a switch copies out and overwrites; it then reads another "
-           "fiber's stack bytes as a frame (dump_frame in Python/traceback.c).  Not "
-           "strict: whether the race is hit in 0.5 s depends on timing (sanitizer and "
-           "qemu lanes pass it)")
+    reason="OPEN DEFECT (issue 14), shared with greenlet (docs/robustness.md): "
+           "faulthandler's watchdog thread reads tstate->cframe, then that cframe's "
+           "current_frame, without the GIL; on 3.11/3.12 the cframe is on the running "
+           "fiber's C stack, and between the two loads a switch can copy another fiber's "
+           "bytes over it (fibers whose frames lie at other addresses: even the same "
+           "Python line before and after call specialization).  About 1 run in 10 here; "
+           "greenlet crashes too once greenlets start at different C depths")
 def test_faulthandler_dump_traceback_later_while_fibers_switch():
     rc, out, err = run_child("""
         import faulthandler, sys, time

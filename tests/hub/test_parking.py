@@ -174,3 +174,33 @@ def test_waking_without_memory_raises_and_leaves_the_task_parked(how):
 
     pycoro.run(main)
     assert log == [("value", "v")]
+
+
+def test_run_that_cannot_undo_its_sigint_handler_leaves_the_hub_usable(monkeypatch):
+    # Under RLIMIT_AS the signal module raised MemoryError from run()'s
+    # clean-up; the hub stayed marked running and every later run() raised
+    # "cannot be nested" (found by the sweep's hub children).  The undo is
+    # retried by the next run().
+    import pycoro._hub._run as run_mod
+    calls = []
+    real_install = run_mod.install_sigint
+
+    def install(hub):
+        real_undo = real_install(hub)
+
+        def undo():
+            calls.append(len(calls))
+            if len(calls) == 1:
+                raise MemoryError
+            if real_undo is not None:
+                real_undo()
+        return undo
+
+    monkeypatch.setattr(run_mod, "install_sigint", install)
+    with pytest.raises(MemoryError):
+        pycoro.run(lambda: 1)
+    hub = pycoro.get_hub()
+    assert not hub._running and hub._main is None
+    assert pycoro.run(lambda: 2) == 2
+    # the failed undo ran again before the second run installed its own
+    assert calls == [0, 1, 2]

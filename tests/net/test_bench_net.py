@@ -1,11 +1,11 @@
-"""The echo benchmark's tooling (pycoro/_bench_net.py): the C load generator
+"""The echo benchmark's tooling (pycoro/bench/net.py): the C load generator
 is built and drives a server to the end; the bench table names each net
 row's real baseline instead of the default one."""
 import shutil
 
 import pytest
 
-from pycoro import _bench, _bench_net
+from pycoro.bench import net as _bench_net, report as _report
 
 
 def test_load_generator_is_built_and_counts_every_round_trip():
@@ -20,10 +20,11 @@ def test_load_generator_is_built_and_counts_every_round_trip():
 def test_net_rows_name_their_baseline_in_the_table():
     def row(rid, detail):
         return {"id": rid, "title": rid, "unit": "ns", "subject": 10.0, "baseline": 20.0, "ratio": 0.5,
-                "target": 1.0, "kind": "ratio", "status": "pass", "error": None, "detail": detail}
+                "target": 1.0, "kind": "ratio", "status": "pass", "error": None, "detail": detail,
+                "judged": 0.5, "interval": [0.4, 0.6], "samples": {}, "noise": None}
     report = {"subject": "pycoro", "baseline": "greenlet",
-              "measures": [row("switch", {}), row("net_echo_64_uvloop", {"baseline_name": "uvloop"})]}
-    table, _ = _bench.format_table(report)
+              "measures": [row("switch", {}), row("net_echo_64_uvloop", {"other": "uvloop"})]}
+    table, _ = _report.format_table(report)
     lines = table.splitlines()
     assert "greenlet or as named (median)" in lines[0]
     echo = next(line for line in lines if line.startswith("| net_echo_64_uvloop"))

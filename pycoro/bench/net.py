@@ -4,9 +4,9 @@ Owns: the load generator (C with epoll, compiled by the bench with the
 system's cc, cached by source hash, so the client side costs the same for
 every server), the echo servers (pycoro.net, asyncio streams, gevent's
 StreamServer, uvloop and trio when installed), each run in a fresh process
-by `python -m pycoro._bench_net serve IMPL`, and `sample()` / `measure()`:
+by `python -m pycoro.bench.net serve IMPL`, and `sample()` / `measure()`:
 one server process, one load-generator run, nanoseconds per request (and
-the server's CPU time per request); `compare()` (python -m pycoro._bench_net
+the server's CPU time per request); `compare()` (python -m pycoro.bench.net
 compare ...): a table of them across implementations, paired per round.
 May call: the standard library; pycoro.net, asyncio, gevent, uvloop, trio in
 the server processes only.
@@ -145,7 +145,7 @@ def measure(impl, size, total, conns=100):
     figure moves far less than the wall-clock one: it does not count the
     time the server waited for a core."""
     exe = loadgen_path()
-    server = subprocess.Popen([sys.executable, "-m", "pycoro._bench_net", "serve", impl],
+    server = subprocess.Popen([sys.executable, "-m", "pycoro.bench.net", "serve", impl],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         line = server.stdout.readline()
@@ -179,7 +179,7 @@ def rss_idle(impl, conns):
         if hard != resource.RLIM_INFINITY and hard < need:
             raise RuntimeError(f"{conns} idle connections need {need} fds; the hard limit is {hard}")
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))  # inherited by the server
-    server = subprocess.Popen([sys.executable, "-m", "pycoro._bench_net", "serve", impl],
+    server = subprocess.Popen([sys.executable, "-m", "pycoro.bench.net", "serve", impl],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     socks = []
     try:
@@ -334,8 +334,8 @@ def compare(impls, sizes, reps, total, out=sys.stdout):
             out.flush()
 
 
-_USAGE = ("usage: python -m pycoro._bench_net serve {%s}\n"
-          "       python -m pycoro._bench_net compare IMPL,IMPL... [SIZES=64,4096] [REPS=5] [REQUESTS=30000]"
+_USAGE = ("usage: python -m pycoro.bench.net serve {%s}\n"
+          "       python -m pycoro.bench.net compare IMPL,IMPL... [SIZES=64,4096] [REPS=5] [REQUESTS=30000]"
           % ",".join(IMPLS))
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""Compiled gevent on greenlet vs compiled gevent on pycoro: the bench's
-gevent rows (python -m pycoro bench).  Each sample runs in a fresh
-interpreter (_bench_work's worker protocol): "pycoro" installs
-pycoro.compat as `greenlet` before gevent is imported, "greenlet" uses the
-real one.  Times are nanoseconds of wall clock for the whole workload.
+"""Compiled gevent on greenlet vs compiled gevent on pycoro: the workloads of
+the bench's gevent rows (rows_net.py).  Each sample runs in a fresh
+interpreter (workers.py's protocol): "pycoro" installs pycoro.compat as
+`greenlet` before gevent is imported, "greenlet" uses the real one.  Times
+are nanoseconds of wall clock for the whole workload.
+
+Owns: the three gevent workloads.  May call: gevent, pycoro.compat.
 """
 import time
 
