@@ -24,7 +24,7 @@ IDS = ["roundtrip", "create_run_free", "suspended_100k", "rss_depth5", "rss_dept
        "rss_depth50", "switch_reentry",
        "live_flat", "live_1m", "core_switch", "gevent_sleep0", "gevent_spawn_join", "gevent_echo",
        "net_echo_64_asyncio", "net_echo_64_gevent", "net_echo_64_uvloop", "net_echo_64_trio",
-       "net_echo_4k_asyncio", "net_echo_4k_gevent", "net_echo_4k_uvloop", "net_idle"]
+       "net_echo_4k_asyncio", "net_echo_4k_gevent", "net_echo_4k_uvloop", "net_echo_4k_trio", "net_idle"]
 STATUSES = {"pass", "fail", "error", "skipped", "no baseline", "inconclusive"}
 
 

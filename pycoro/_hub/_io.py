@@ -69,7 +69,7 @@ class _EpollBackend:
     def poll(self, timeout):
         """[(fd, readiness bits)]."""
         r, w = self._R, self._W
-        return [(fd, (1 if ev & r else 0) | (2 if ev & w else 0))
+        return [(fd, (ev & r and 1) | (ev & w and 2))
                 for fd, ev in self._ep.poll(-1 if timeout is None else timeout)]
 
     def close(self):
@@ -206,14 +206,26 @@ class Poller:
                 if fd == wake_r:
                     self._drain_wakeups()
                 continue
-            if bits & 1 and st[0] is not None:
-                ready.append(st[0])
-                self._drop(fd, st, 0)
-                bits &= ~1
-            if bits & 2 and st[1] is not None:
-                ready.append(st[1])
-                self._drop(fd, st, 1)
-                bits &= ~2
+            if bits & 1:
+                w = st[0]
+                if w is not None:
+                    ready.append(w)
+                    if st[3]:   # kept: _drop() inlined (a stream's every wake-up)
+                        st[0] = None
+                        self.count -= 1
+                    else:
+                        self._drop(fd, st, 0)
+                    bits &= ~1
+            if bits & 2:
+                w = st[1]
+                if w is not None:
+                    ready.append(w)
+                    if st[3]:
+                        st[1] = None
+                        self.count -= 1
+                    else:
+                        self._drop(fd, st, 1)
+                    bits &= ~2
             if st[3]:
                 # Kept registration: readiness nobody waits for means this
                 # direction is not wanted now; stop hearing about it.

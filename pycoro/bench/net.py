@@ -4,8 +4,10 @@ Owns: the load generator (C with epoll, compiled by the bench with the
 system's cc, cached by source hash, so the client side costs the same for
 every server), the echo servers (pycoro.net, asyncio streams, gevent's
 StreamServer, uvloop and trio when installed), each run in a fresh process
-by `python -m pycoro.bench.net serve IMPL`, and `sample()`: one server
-process, one load-generator run, nanoseconds per request.
+by `python -m pycoro.bench.net serve IMPL`, and `sample()` / `measure()`:
+one server process, one load-generator run, nanoseconds per request (and
+the server's CPU time per request); `compare()` (python -m pycoro.bench.net
+compare ...): a table of them across implementations, paired per round.
 May call: the standard library; pycoro.net, asyncio, gevent, uvloop, trio in
 the server processes only.
 """
@@ -123,6 +125,25 @@ def loadgen_path():
 def sample(impl, size, total, conns=100):
     """Start a fresh `impl` echo server, drive it with the load generator;
     nanoseconds per request (lower is better)."""
+    return measure(impl, size, total, conns)["ns"]
+
+
+def _cpu_seconds(pid):
+    """User + system CPU time of process `pid` (Linux /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(impl, size, total, conns=100):
+    """One fresh `impl` server driven by the load generator: {"ns": wall
+    nanoseconds per request, "cpu_ns": the server's CPU nanoseconds per
+    request (None where /proc is missing)}.  On a shared machine the CPU
+    figure moves far less than the wall-clock one: it does not count the
+    time the server waited for a core."""
     exe = loadgen_path()
     server = subprocess.Popen([sys.executable, "-m", "pycoro.bench.net", "serve", impl],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -132,12 +153,15 @@ def sample(impl, size, total, conns=100):
             raise RuntimeError(f"{impl} echo server did not start: {server.stderr.read().decode()[-500:]}")
         port = int(line)
         warm = max(1, total // 10)
+        cpu0 = _cpu_seconds(server.pid)
         r = subprocess.run([exe, str(port), str(conns), str(size), str(total + warm), str(warm)],
                            capture_output=True, text=True, timeout=300)
+        cpu1 = _cpu_seconds(server.pid)
         if r.returncode != 0:
             raise RuntimeError(f"load generator against {impl}: {r.stderr.strip()[-300:]}")
         n, ns = map(int, r.stdout.split())
-        return ns / n
+        cpu = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) * 1e9 / (total + warm)
+        return {"ns": ns / n, "cpu_ns": cpu}
     finally:
         server.kill()
         server.wait()
@@ -279,8 +303,50 @@ def serve_trio():
     trio.run(main)
 
 
+def compare(impls, sizes, reps, total, out=sys.stdout):
+    """Every impl at every size, `reps` rounds (order reversed every other
+    round), a fresh server per sample; prints req/s and server CPU per
+    request with their spread, and pycoro's per-round (paired) ratios."""
+    import statistics
+    impls = ["pycoro"] + [i for i in impls if i != "pycoro"]
+    res = {}
+    for r in range(reps):
+        for size in sizes:
+            for impl in (impls if r % 2 == 0 else impls[::-1]):
+                res.setdefault((impl, size), []).append(measure(impl, size, total))
+    med = statistics.median
+    for size in sizes:
+        base = res[("pycoro", size)]
+        for impl in impls:
+            v = res[(impl, size)]
+            rps = [1e9 / x["ns"] for x in v]
+            line = "%5d B %-8s req/s %7.0f [%.0f..%.0f]" % (size, impl, med(rps), min(rps), max(rps))
+            if impl != "pycoro":
+                rr = sorted(x["ns"] / b["ns"] for x, b in zip(v, base))
+                line += "  pycoro/it req/s (paired) %.2f [%.2f..%.2f]" % (med(rr), rr[0], rr[-1])
+            if all(x["cpu_ns"] for x in v + base):
+                cpu = [x["cpu_ns"] / 1e3 for x in v]
+                line += "  server CPU us/req %.1f [%.1f..%.1f]" % (med(cpu), min(cpu), max(cpu))
+                if impl != "pycoro":
+                    cr = sorted(x["cpu_ns"] / b["cpu_ns"] for x, b in zip(v, base))
+                    line += "  it/pycoro CPU %.2f [%.2f..%.2f]" % (med(cr), cr[0], cr[-1])
+            out.write(line + "\n")
+            out.flush()
+
+
+_USAGE = ("usage: python -m pycoro.bench.net serve {%s}\n"
+          "       python -m pycoro.bench.net compare IMPL,IMPL... [SIZES=64,4096] [REPS=5] [REQUESTS=30000]"
+          % ",".join(IMPLS))
+
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "serve" and sys.argv[2] in IMPLS:
-        globals()["serve_" + sys.argv[2]]()
+    a = sys.argv[1:]
+    if len(a) == 2 and a[0] == "serve" and a[1] in IMPLS:
+        globals()["serve_" + a[1]]()
+    elif 2 <= len(a) <= 5 and a[0] == "compare" and set(a[1].split(",")) <= set(IMPLS):
+        why = [m for m in map(missing, ["pycoro"] + a[1].split(",")) if m]
+        if why:
+            raise SystemExit("; ".join(why))
+        compare(a[1].split(","), [int(x) for x in (a[2] if len(a) > 2 else "64,4096").split(",")],
+                int(a[3]) if len(a) > 3 else 5, int(a[4]) if len(a) > 4 else 30000)
     else:
-        raise SystemExit("usage: python -m pycoro.bench.net serve {%s}" % ",".join(IMPLS))
+        raise SystemExit(_USAGE)

@@ -102,10 +102,18 @@ def _notes(report):
 
 def format_table(report):
     subj, base = report["subject"], report["baseline"] or "greenlet"
-    head = ["measure", subj + " (median)", base + " (median)", "judged [interval]", "target", "result"]
+    # a row whose baseline is another program (the net echo rows: detail "other")
+    # names it in its cell, and the header says so
+    peer = lambda r: (r.get("detail") or {}).get("other")  # noqa: E731
+    named = any(peer(r) for r in report["measures"])
+    head = ["measure", subj + " (median)", base + (" or as named (median)" if named else " (median)"),
+            "judged [interval]", "target", "result"]
     rows = []
     for r in report["measures"]:
-        rows.append([r["title"], fmt(r["subject"], r["unit"]), fmt(r["baseline"], r["unit"]),
+        bcell = fmt(r["baseline"], r["unit"])
+        if peer(r) and r["baseline"] is not None:
+            bcell += " (%s)" % peer(r)
+        rows.append([r["title"], fmt(r["subject"], r["unit"]), bcell,
                      judged_text(r), _target_text(r), STATUS.get(r["status"], r["status"])])
     widths = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731

@@ -96,5 +96,6 @@ def measures(z):
         _net_echo_measure("asyncio", 4096, 1.0, n),
         _net_echo_measure("gevent", 4096, 1.0, n),
         _net_echo_measure("uvloop", 4096, 1.25, n),
+        _net_echo_measure("trio", 4096, 1.0, n),
         Measure("net_idle", "net: server RSS per idle connection", "B", None, "works", 3, m_net_idle),
     ]

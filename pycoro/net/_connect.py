@@ -4,21 +4,27 @@ connect_tcp() and connect_unix().
 Owns: `resolve()` (numeric addresses directly, names through
 pycoro.to_thread(socket.getaddrinfo) so the hub never blocks on DNS),
 the non-blocking connect (`connect_sock`: connect_ex, park until writable,
-read SO_ERROR), and the two public connect functions.  Candidates are tried
-in the order getaddrinfo gives; the first that connects wins.
-May call: pycoro._hub (_io.wait_fd, _scopes.timeout, _threads.to_thread),
-._stream.
+read SO_ERROR), and the two public connect functions.  With several
+addresses, connect_tcp tries them happy-eyeballs style (RFC 8305: families
+interleaved, staggered attempts, first connected wins, `_connect_any`).
+May call: pycoro._hub (_io.wait_fd, _parking.Waiter, _run.spawn,
+_scopes.park_until/timeout, _threads.to_thread),
+._stream, ._tls.
 """
 import errno
+import itertools
 import os
 import socket as _socket
+from time import monotonic as _monotonic
 
 from .._hub._errors import Timeout, check_timeout
 from .._hub._io import wait_fd
-from .._hub._scopes import timeout as _timeout_scope
+from .._hub._parking import Waiter
+from .._hub._run import spawn
+from .._hub._scopes import park_until, timeout as _timeout_scope
 from .._hub._threads import to_thread
 from .._hub._timers import sleep as _sleep
-from ._stream import Stream, _task
+from ._stream import Stream, TLSSocket, _task
 
 
 def _numeric(host):
@@ -56,10 +62,113 @@ def connect_sock(sock, addr):
         raise OSError(err, f"connect to {addr!r}: {os.strerror(err)}")
 
 
+#: RFC 8305's "Connection Attempt Delay": how long an attempt has alone
+#: before the next address is tried alongside it.
+ATTEMPT_DELAY = 0.25
+
+
+def _interleave(infos):
+    """The addresses with families alternating, the first one's first
+    (RFC 8305 section 4): a dead IPv6 path costs one attempt delay, not one
+    per IPv6 address."""
+    by_family = {}
+    for info in infos:
+        by_family.setdefault(info[0], []).append(info)
+    if len(by_family) < 2:
+        return list(infos)
+    out = []
+    for group in itertools.zip_longest(*by_family.values()):
+        out.extend(i for i in group if i is not None)
+    return out
+
+
+def _open_connected(info):
+    fam, typ, proto, _, addr = info
+    sock = _socket.socket(fam, typ, proto)
+    try:
+        sock.setblocking(False)
+        connect_sock(sock, addr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _connect_any(cur, infos, host, port):
+    """Connect to the first of `infos` that answers, happy-eyeballs style:
+    each attempt runs in a task of its own; the next address starts when the
+    previous attempts have all failed, or ATTEMPT_DELAY after the last one
+    started; the first connected socket wins and the other attempts are
+    cancelled (their sockets closed).  OSError if every address fails."""
+    if len(infos) == 1:
+        return _open_connected(infos[0])
+    if not infos:
+        raise OSError(f"connect_tcp({host!r}, {port}): no address")
+    won = []
+    errors = []
+    pending = [0]      # attempts spawned and not finished
+    waiting = [None]   # the caller's Waiter while it waits for an attempt
+
+    def attempt(info):
+        try:
+            sock = _open_connected(info)
+        except OSError as e:
+            errors.append(e)
+        else:
+            if won:
+                sock.close()   # another attempt won meanwhile
+            else:
+                won.append(sock)
+        finally:
+            pending[0] -= 1
+            w = waiting[0]
+            if w is not None:
+                w.wake()
+
+    def wait(timeout):
+        """Park until an attempt finishes (True) or `timeout` passes (False)."""
+        w = waiting[0] = Waiter(cur)
+        try:
+            return park_until(cur, timeout)
+        finally:
+            waiting[0] = None
+            w.task = None
+
+    tasks = []
+    returned = None
+    try:
+        for i, info in enumerate(infos):
+            pending[0] += 1
+            t = spawn(attempt, info)
+            t.name = "pycoro.net connect attempt"
+            tasks.append(t)
+            deadline = None if i == len(infos) - 1 else _monotonic() + ATTEMPT_DELAY
+            # until one connects, all failed (the next starts at once), or
+            # this one has had its delay alone
+            while not won and pending[0]:
+                left = None if deadline is None else deadline - _monotonic()
+                if left is not None and left <= 0 or not wait(left):
+                    break
+            if won:
+                returned = won[0]
+                return returned
+        _all_failed(host, port, errors)
+    finally:
+        for t in tasks:
+            t.cancel()    # (False for those done; a cancelled attempt closes its socket)
+        for sock in won:
+            if sock is not returned:
+                sock.close()   # connected as the caller was interrupted
+
+
+def _all_failed(host, port, errors):
+    if len(errors) == 1:
+        raise errors[0]
+    raise OSError(f"connect_tcp({host!r}, {port}): every address failed: {errors}")
+
+
 def _tls_wrap(stream, ssl, server_side, server_hostname):
-    stream._sock = stream._raw = ssl.wrap_socket(
-        stream._raw, server_side=server_side, server_hostname=server_hostname,
-        do_handshake_on_connect=False)
+    stream._sock = TLSSocket(stream._raw, ssl, server_side, server_hostname)
     stream.do_handshake()
 
 
@@ -75,24 +184,7 @@ def connect_tcp(host, port, *, timeout=None, ssl=None, server_hostname=None, fam
     try:
         with scope:
             infos = resolve(host, port, family)
-            errors = []
-            for fam, typ, proto, _, addr in infos:
-                sock = _socket.socket(fam, typ, proto)
-                try:
-                    sock.setblocking(False)
-                    connect_sock(sock, addr)
-                except OSError as e:
-                    sock.close()
-                    errors.append(e)
-                    continue
-                except BaseException:
-                    sock.close()
-                    raise
-                break
-            else:
-                if len(errors) == 1:
-                    raise errors[0]
-                raise OSError(f"connect_tcp({host!r}, {port}): every address failed: {errors}")
+            sock = _connect_any(cur, _interleave(infos), host, port)
             if nodelay:
                 sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
             stream = Stream(sock, cur._hub)

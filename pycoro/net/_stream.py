@@ -3,14 +3,17 @@ that park the calling task.
 
 Owns: `Stream` (recv / recv_into / sendall / readline / readexactly /
 shutdown_write / close), its errors (`StreamClosed`, `IncompleteRead`), the
-TLS handshake loop, and `PipeEnd` (an fd with the socket methods a Stream
-uses, for subprocess pipes).  Every operation first tries the system call and
+TLS handshake and flush loops (the TLS session itself is ._tls.TLSSocket),
+and `PipeEnd` (an fd with the socket methods a Stream uses, for subprocess
+pipes).  Every operation first tries the system call and
 parks only on EAGAIN (or ssl's WANT_READ/WANT_WRITE), through
 pycoro._hub._io.wait_fd with a *kept* registration: the stream calls
 `Poller.forget()` before it closes its fd, which wakes every task parked on
 it with StreamClosed.  Interruptions (cancel, pycoro.timeout scopes) arrive
 at those parks.
-May call: pycoro._hub (_io.wait_fd, _parking), the socket and ssl modules.
+Every call takes `timeout=` (seconds) of its own, besides the scopes.
+May call: pycoro._hub (_io.wait_fd, _parking, _scopes.timeout), ._tls, the
+socket and ssl modules.
 """
 import errno
 import os
@@ -18,15 +21,20 @@ import socket as _socket
 from threading import get_ident as _get_ident
 
 from .._pycoro import current as _current
-from .._hub._errors import outside
+from .._hub._errors import Timeout, check_timeout, outside
 from .._hub._io import wait_fd
 from .._hub._parking import TaskBase
+from .._hub._scopes import timeout as _timeout_scope
+try:
+    from ._tls import TLSSocket
+except ImportError:  # Python built without ssl
+    class TLSSocket:
+        pass
 
 try:
     import ssl as _ssl
     _WANT_READ = _ssl.SSLWantReadError
     _WANT_WRITE = _ssl.SSLWantWriteError
-    _SSLSocket = _ssl.SSLSocket
 except ImportError:  # Python built without ssl
     _ssl = None
 
@@ -35,8 +43,6 @@ except ImportError:  # Python built without ssl
 
     class _WANT_WRITE(Exception):
         pass
-
-    _SSLSocket = ()
 
 CHUNK = 65536
 
@@ -76,6 +82,19 @@ class _ClosedSock:
 
 
 _CLOSED = _ClosedSock()
+
+
+def _timed(method, what, timeout, *args):
+    """`method(*args)` within `timeout` seconds, else pycoro.Timeout naming `what`."""
+    timeout = check_timeout(timeout)
+    scope = _timeout_scope(timeout)
+    try:
+        with scope:
+            return method(*args)
+    except Timeout as e:
+        if e.scope is scope:
+            raise Timeout(f"{what}() timed out after {timeout}s", scope=scope) from None
+        raise
 
 
 def _task(what):
@@ -140,8 +159,11 @@ class Stream:
             except _WANT_WRITE:
                 self._wait(1)
 
-    def recv(self, n=CHUNK):
-        """Up to `n` bytes (at least 1); b"" at end of stream."""
+    def recv(self, n=CHUNK, timeout=None):
+        """Up to `n` bytes (at least 1); b"" at end of stream.  `timeout`
+        (seconds, as for every call below): pycoro.Timeout if nothing came."""
+        if timeout is not None:
+            return _timed(self.recv, "Stream.recv", timeout, n)
         buf = self._rbuf
         if buf:
             data = bytes(buf[:n])
@@ -155,8 +177,10 @@ class Stream:
             self._wait(1)
         return self._recv_raw(n)
 
-    def recv_into(self, buffer, nbytes=0):
+    def recv_into(self, buffer, nbytes=0, timeout=None):
         """Receive into `buffer`; the number of bytes written (0 at end of stream)."""
+        if timeout is not None:
+            return _timed(self.recv_into, "Stream.recv_into", timeout, buffer, nbytes)
         buf = self._rbuf
         if buf:
             view = memoryview(buffer).cast("B")
@@ -173,9 +197,12 @@ class Stream:
             except _WANT_WRITE:
                 self._wait(1)
 
-    def readline(self, limit=CHUNK):
+    def readline(self, limit=CHUNK, timeout=None):
         """Bytes up to and including b"\\n"; at end of stream what is left
-        (b"" if nothing).  ValueError if no newline within `limit` bytes."""
+        (b"" if nothing).  ValueError if no newline within `limit` bytes.
+        On a timeout what was read stays buffered for the next call."""
+        if timeout is not None:
+            return _timed(self.readline, "Stream.readline", timeout, limit)
         buf = self._rbuf
         start = 0
         while True:
@@ -196,8 +223,11 @@ class Stream:
                 return line
             buf += chunk
 
-    def readexactly(self, n):
-        """Exactly `n` bytes; IncompleteRead if the stream ends first."""
+    def readexactly(self, n, timeout=None):
+        """Exactly `n` bytes; IncompleteRead if the stream ends first.  On a
+        timeout what was read stays buffered for the next call."""
+        if timeout is not None:
+            return _timed(self.readexactly, "Stream.readexactly", timeout, n)
         if n < 0:
             raise ValueError("readexactly() needs n >= 0")
         buf = self._rbuf
@@ -213,9 +243,13 @@ class Stream:
         return data
 
     # -- sending -------------------------------------------------------------
-    def sendall(self, data):
+    def sendall(self, data, timeout=None):
         """Send all of `data`, parking while the peer does not keep up (the
-        kernel's socket buffer is the only buffer: memory stays bounded)."""
+        kernel's socket buffer is the only buffer: memory stays bounded).
+        `timeout` bounds the whole call; after a timeout part of `data` may
+        have been sent."""
+        if timeout is not None:
+            return _timed(self.sendall, "Stream.sendall", timeout, data)
         sock = self._sock
         try:
             sent = sock.send(data)
@@ -225,6 +259,8 @@ class Stream:
             self._wait(0)
             sent = 0
         if sent == len(data):
+            if sock.__class__ is TLSSocket and sock.owes:
+                self._flush_tls(sock)
             return
         view = memoryview(data).cast("B")
         total = len(view)
@@ -237,6 +273,8 @@ class Stream:
                 pass
             except _WANT_READ:
                 self._wait(0)
+        if sock.__class__ is TLSSocket and sock.owes:
+            self._flush_tls(sock)
 
     send = sendall
 
@@ -246,8 +284,10 @@ class Stream:
         if isinstance(sock, PipeEnd):
             self.close()  # a pipe's write end: closing it is the half-close
             return
-        if isinstance(sock, _SSLSocket):
-            raise NotImplementedError("TLS streams cannot half-close (TLS has no end-of-data for one direction)")
+        if sock.__class__ is TLSSocket:
+            self._rbuf += sock.close_notify()
+            self._flush_tls(sock)
+            return
         try:
             sock.shutdown(_socket.SHUT_WR)
         except OSError as e:
@@ -255,13 +295,29 @@ class Stream:
                 raise
 
     # -- TLS -------------------------------------------------------------------
+    def _flush_tls(self, sock):
+        """Wait until the TLS session's owed output is with the kernel."""
+        while sock.owes:
+            self._wait(1)
+            try:
+                self._sock.flush()
+            except _WANT_WRITE:
+                pass
+
+    @property
+    def ssl_object(self):
+        """The ssl.SSLObject of a TLS stream (version(), getpeercert(),
+        cipher()...), else None."""
+        sock = self._sock
+        return sock.obj if sock.__class__ is TLSSocket else None
+
     def do_handshake(self):
         while True:
             sock = self._sock
             try:
                 sock.do_handshake()
                 return
-            except _WANT_READ:
+            except (BlockingIOError, _WANT_READ):
                 self._wait(0)
             except _WANT_WRITE:
                 self._wait(1)

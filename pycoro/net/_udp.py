@@ -9,7 +9,7 @@ import socket as _socket
 
 from .._hub._io import wait_fd
 from ._connect import resolve
-from ._stream import StreamClosed, _task
+from ._stream import StreamClosed, _task, _timed
 
 
 class DatagramSocket:
@@ -45,18 +45,26 @@ class DatagramSocket:
             except BlockingIOError:
                 self._wait(idx)
 
-    def sendto(self, data, addr):
+    def sendto(self, data, addr, timeout=None):
+        if timeout is not None:
+            return _timed(self.sendto, "DatagramSocket.sendto", timeout, data, addr)
         return self._call(1, self._sock.sendto, data, addr)
 
-    def send(self, data):
+    def send(self, data, timeout=None):
         """Send to the `remote` address given to open_udp()."""
+        if timeout is not None:
+            return _timed(self.send, "DatagramSocket.send", timeout, data)
         return self._call(1, self._sock.send, data)
 
-    def recvfrom(self, n=65536):
-        """(datagram, sender address)."""
+    def recvfrom(self, n=65536, timeout=None):
+        """(datagram, sender address); `timeout` seconds: pycoro.Timeout."""
+        if timeout is not None:
+            return _timed(self.recvfrom, "DatagramSocket.recvfrom", timeout, n)
         return self._call(0, self._sock.recvfrom, n)
 
-    def recv(self, n=65536):
+    def recv(self, n=65536, timeout=None):
+        if timeout is not None:
+            return _timed(self.recv, "DatagramSocket.recv", timeout, n)
         return self._call(0, self._sock.recv, n)
 
     def close(self):

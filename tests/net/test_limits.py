@@ -8,8 +8,6 @@ import socket
 import subprocess
 import sys
 
-import pytest
-
 import pycoro
 from pycoro import net
 from pycoro.net import _connect as net_connect

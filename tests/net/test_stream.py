@@ -150,6 +150,37 @@ def test_recv_and_send_timeouts_and_connect_timeout(no_leaks):
     run(main)
 
 
+def test_per_call_timeouts_on_recv_send_readline_readexactly_and_udp(no_leaks):
+    def main():
+        a, b = socket.socketpair()
+        with net.Stream(a) as sa, b:
+            for call in (lambda: sa.recv(timeout=0.01), lambda: sa.recv_into(bytearray(4), timeout=0.01)):
+                with pytest.raises(pycoro.Timeout, match=r"Stream\.recv"):
+                    call()
+            b.sendall(b"par")
+            with pytest.raises(pycoro.Timeout, match=r"Stream\.readline\(\) timed out after 0\.01s"):
+                sa.readline(timeout=0.01)
+            b.sendall(b"tial\nxy")
+            assert sa.readline(timeout=5) == b"partial\n"     # what was read before stays
+            with pytest.raises(pycoro.Timeout, match=r"Stream\.readexactly"):
+                sa.readexactly(4, timeout=0.01)
+            b.sendall(b"zw")
+            assert sa.readexactly(4, timeout=5) == b"xyzw"
+            with pytest.raises(pycoro.Timeout, match=r"Stream\.sendall"):
+                sa.sendall(b"s" * (16 << 20), timeout=0.01)   # nobody reads b
+            # an enclosing scope that expires first is not the call's own timeout
+            with pycoro.move_on_after(0.01) as scope:
+                sa.recv(timeout=60)
+            assert scope.cancelled_caught
+        with net.open_udp(local=("127.0.0.1", 0)) as u:
+            with pytest.raises(pycoro.Timeout, match=r"DatagramSocket\.recvfrom"):
+                u.recvfrom(timeout=0.01)
+            u.sendto(b"dgram", u.local_address, timeout=5)
+            assert u.recvfrom(timeout=5)[0] == b"dgram"
+
+    run(main)
+
+
 def test_cancel_in_the_middle_of_sendall(no_leaks):
     def main():
         a, b = socket.socketpair()
@@ -331,5 +362,33 @@ def test_slow_writer_trickling_bytes_is_read_correctly(no_leaks):
                 assert c.readexactly(12) == b"dlrow ,olleh"
             while srv.connections:
                 pycoro.sleep(0.001)
+
+    run(main)
+
+
+def test_reuse_port_lets_two_servers_share_a_port(no_leaks):
+    served = []
+
+    def handler_of(name):
+        def handler(stream):
+            served.append(name)
+            echo_handler(stream)
+        return handler
+
+    def main():
+        with net.start_server(handler_of("one"), "127.0.0.1", 0, reuse_port=True) as one:
+            with net.start_server(handler_of("two"), "127.0.0.1", one.port, reuse_port=True) as two:
+                assert two.port == one.port
+                for i in range(64):   # the kernel spreads connections over both
+                    with net.connect_tcp("127.0.0.1", one.port) as c:
+                        c.sendall(b"%d" % i)
+                        assert c.recv() == b"%d" % i
+                    if len(set(served)) == 2:
+                        break
+                assert set(served) == {"one", "two"}
+                one.cancel_connections()
+                two.cancel_connections()
+            with pytest.raises(OSError):   # without reuse_port the port is taken
+                net.start_server(echo_handler, "127.0.0.1", one.port)
 
     run(main)

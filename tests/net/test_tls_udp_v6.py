@@ -1,8 +1,12 @@
 """TLS (a certificate made in the test with the openssl CLI), UDP, IPv6."""
+import fcntl
+import hashlib
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
+import termios
 
 import pytest
 
@@ -41,16 +45,116 @@ def test_tls_echo_server_and_client(cert, no_leaks):
     def main():
         with net.start_server(echo_handler, "127.0.0.1", 0, ssl=server_ctx) as srv:
             with net.connect_tcp("127.0.0.1", srv.port, ssl=client_ctx, server_hostname="localhost") as c:
-                assert isinstance(c.socket, ssl.SSLSocket) and c.socket.version() is not None
+                assert isinstance(c.socket, socket.socket) and c.ssl_object.version() is not None
+                assert c.ssl_object.getpeercert()["subject"] == ((("commonName", "localhost"),),)
                 payload = bytes(range(256)) * 1024   # several TLS records, both ways at once
                 sender = pycoro.spawn(c.sendall, payload)
                 assert c.readexactly(len(payload)) == payload
                 sender.join()
                 c.sendall(b"line\n")
                 assert c.readline() == b"line\n"
-                with pytest.raises(NotImplementedError):
-                    c.shutdown_write()
-            srv.cancel_connections()
+                c.sendall(b"tail")
+                c.shutdown_write()       # close_notify: the echo handler sees b"" and returns
+                assert c.readexactly(4) == b"tail"
+                assert c.recv() == b""   # its close (no close_notify back) is end of stream
+            while srv.connections:
+                pycoro.sleep(0.001)
+
+    pycoro.run(main)
+
+
+def _unread(sock):
+    """Bytes waiting in the kernel's receive buffer of `sock`."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_tls_half_close_both_ways_with_data_in_flight(cert, version, no_leaks):
+    # Each side half-closes while the other's data is already waiting in its
+    # socket: nothing is lost (ssl's own unwrap() would fail here with
+    # APPLICATION_DATA_AFTER_CLOSE_NOTIFY), and each reads b"" only after
+    # all of the peer's data.
+    server_ctx, client_ctx = _contexts(cert)
+    for ctx in (server_ctx, client_ctx):
+        ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
+    early = bytes(range(256)) * 200
+    seen = []
+
+    def handler(stream):
+        got = bytearray(stream.recv())  # (the client's handshake is over: it has sent)
+        stream.sendall(early)           # in flight when the client half-closes
+        while chunk := stream.recv():
+            got += chunk
+        seen.append(bytes(got))
+        stream.sendall(b"after eof: %d" % len(got))   # the server may still send
+        stream.shutdown_write()
+        stream.shutdown_write()         # idempotent
+        assert stream.recv() == b""
+
+    def main():
+        with net.start_server(handler, "127.0.0.1", 0, ssl=server_ctx) as srv:
+            with net.connect_tcp("127.0.0.1", srv.port, ssl=client_ctx, server_hostname="localhost") as c:
+                assert c.ssl_object.version() == version.replace("_", ".")
+                c.sendall(b"q" * 100_000)
+                while _unread(c.socket) < len(early):   # until the server's data is here
+                    pycoro.sleep(0.001)
+                c.shutdown_write()
+                with pytest.raises(ssl.SSLError):
+                    c.sendall(b"too late")   # nothing may be sent after close_notify
+                got = bytearray()
+                while chunk := c.recv():
+                    got += chunk
+                assert bytes(got) == early + b"after eof: 100000"
+                assert c.recv() == b""
+            while srv.connections:
+                pycoro.sleep(0.001)
+        assert seen == [b"q" * 100_000]
+
+    pycoro.run(main)
+
+
+def test_tls_large_sendall_to_a_slow_reader_is_whole_and_flushed(cert, no_leaks):
+    server_ctx, client_ctx = _contexts(cert)
+    data = bytes(range(256)) * (32 * 1024)   # 8 MiB: the kernel buffers fill many times
+
+    def handler(stream):
+        h, n = hashlib.sha256(), 0
+        while chunk := stream.recv():
+            h.update(chunk)
+            n += len(chunk)
+            if n % (1 << 20) < 16384:
+                pycoro.sleep(0.001)           # a slow reader: the writer parks
+        stream.sendall(h.hexdigest().encode())
+
+    def main():
+        with net.start_server(handler, "127.0.0.1", 0, ssl=server_ctx) as srv:
+            with net.connect_tcp("127.0.0.1", srv.port, ssl=client_ctx, server_hostname="localhost") as c:
+                c.sendall(data)
+                assert not c._sock.owes        # returned only once all is with the kernel
+                c.shutdown_write()
+                assert c.readexactly(64).decode() == hashlib.sha256(data).hexdigest()
+            while srv.connections:
+                pycoro.sleep(0.001)
+
+    pycoro.run(main)
+
+
+def test_tls_peer_closing_without_close_notify_is_end_of_stream(cert, no_leaks):
+    server_ctx, client_ctx = _contexts(cert)
+
+    def handler(stream):
+        stream.sendall(b"bye")
+        stream.socket.shutdown(socket.SHUT_RDWR)   # TCP FIN, no TLS alert
+
+    def main():
+        with net.start_server(handler, "127.0.0.1", 0, ssl=server_ctx) as srv:
+            with net.connect_tcp("127.0.0.1", srv.port, ssl=client_ctx, server_hostname="localhost") as c:
+                assert c.readexactly(3) == b"bye"
+                assert c.recv() == b""
+                buf = bytearray(8)
+                assert c.recv_into(buf) == 0
+            while srv.connections:
+                pycoro.sleep(0.001)
 
     pycoro.run(main)
 
