@@ -119,12 +119,20 @@
 #include <string.h>
 
 /* Root data-stack chunk of a new fiber.  CPython never frees a chunk whose
- * `previous` is NULL (pushes skip its first slot), so these stay ours.
- * Small on purpose: it holds a handful of frames, which keeps a suspended
- * fiber at a couple of KiB; deeper calls get CPython's 16 KiB overflow
- * chunks, which chunks.c caches so that crossing the boundary costs no
- * mmap/munmap. */
-#define PYC_CHUNK_SIZE 1024
+ * `previous` is NULL (pushes skip its first slot), so these stay ours.  Its
+ * size is learned (see "Sizing the root chunk" below): a suspended fiber's
+ * frames stay where they are until it resumes (frame objects, the frame
+ * chain and the saved C stack point at them), so the only way to keep a
+ * suspended fiber small is to give it a chunk no larger than what it uses.
+ * Deeper calls get CPython's 16 KiB overflow chunks (mmap'ed, page by
+ * page resident), which chunks.c caches so that crossing the boundary costs
+ * no mmap/munmap.  Our chunks are always smaller than CPython's smallest
+ * (DATA_STACK_CHUNK_SIZE), which is how chunk_free tells them apart. */
+#define PYC_CHUNK_FIRST 1024             /* before anything is learned */
+#define PYC_CHUNK_MIN 256
+#define PYC_CHUNK_MAX (12 * 1024)        /* beyond: CPython's 16 KiB chunks */
+#define PYC_CPYTHON_CHUNK (16 * 1024)    /* DATA_STACK_CHUNK_SIZE, 3.11-3.14 */
+_Static_assert(PYC_CHUNK_MAX < PYC_CPYTHON_CHUNK, "our chunks are smaller than CPython's");
 
 typedef __typeof__(((PyThreadState *)0)->datastack_top) stack_slot_ptr;
 
@@ -446,6 +454,139 @@ static inline void restore_ft(saved_state *s, PyThreadState *ts)
 }
 
 /* ------------------------------------------------------------------ */
+/* data-stack chunks                                                    */
+
+/* Sizing the root chunk.  A fiber's data stack at the moment it suspends is
+ * what it keeps while suspended, and fibers of one program tend to suspend
+ * at the same few depths (a hub's tasks, a server's handlers).  So the
+ * switch samples, every SAMPLE_EVERY saves, how many bytes the suspending
+ * fiber's frames take (all its chunks), and new fibers of the thread get a
+ * root chunk that would hold the largest need of the last SAMPLE_WINDOW
+ * samples: a need above the current size grows it at once, a window whose
+ * needs were all smaller shrinks it when the window ends.  A fiber that
+ * goes deeper than its chunk only gets CPython's overflow chunk, as every
+ * fiber did before.  Main fibers (the thread's own root chunk, CPython's)
+ * are not sampled.  The cost on the switch is a thread-local countdown. */
+#define SAMPLE_EVERY 16
+#define SAMPLE_RETRY 2              /* after a main fiber's save: the 3rd save on (odd, so
+                                       a main <-> fiber ping-pong meets the fiber) */
+#define SAMPLE_WINDOW 32
+
+typedef struct {
+    int countdown;                  /* saves until the next sample */
+    int window;                     /* samples so far in this window */
+    size_t window_max;              /* the largest need among them */
+    size_t size;                    /* root chunk of new fibers (0: FIRST) */
+} chunk_sizing;
+
+static __attribute__((tls_model("initial-exec"))) _Thread_local chunk_sizing sizing;
+
+static inline size_t root_chunk_size(void)
+{
+    return sizing.size ? sizing.size : PYC_CHUNK_FIRST;
+}
+
+/* A chunk size that holds `need` bytes (header and slots): CPython pushes a
+ * frame only while the new top stays below the limit, so one slot more;
+ * then the size that fills a whole 16-byte malloc block (whose header is
+ * 8 bytes), within bounds. */
+static size_t fit(size_t need)
+{
+    size_t size = ((need + 16 + 15) & ~(size_t)15) - 8;
+    if (size < PYC_CHUNK_MIN)
+        size = PYC_CHUNK_MIN;
+    if (size > PYC_CHUNK_MAX)
+        size = PYC_CHUNK_MAX;
+    return size;
+}
+
+static __attribute__((noinline, cold)) void sample_data_stack(_PyStackChunk *c, char *top)
+{
+    sizing.countdown = SAMPLE_RETRY;
+    if (!c)
+        return;
+    /* The top chunk's header and slots in use, then every chunk below
+     * (`top` is the index its pushes had reached, the root's skipped slot
+     * included). */
+    size_t need = (size_t)(top - (char *)c);
+    _PyStackChunk *root = c;
+    while (root->previous) {
+        root = root->previous;
+        need += (size_t)root->top * sizeof(PyObject *);
+    }
+    if (root->size >= PYC_CPYTHON_CHUNK)
+        return;                     /* CPython's root: a main fiber */
+    sizing.countdown = SAMPLE_EVERY;
+    if (need > sizing.window_max)
+        sizing.window_max = need;
+    if (fit(need) > root_chunk_size())
+        sizing.size = fit(need);
+    if (++sizing.window == SAMPLE_WINDOW) {
+        sizing.size = fit(sizing.window_max);
+        sizing.window = 0;
+        sizing.window_max = 0;
+    }
+}
+
+static inline void sample_on_save(saved_state *s)
+{
+    if (__builtin_expect(--sizing.countdown < 0, 0))
+        sample_data_stack(s->datastack_chunk, (char *)s->datastack_top);
+}
+
+/* A root chunk of the current size: from the pool (one of another size,
+ * made before the size changed, is freed instead), else new. */
+static _PyStackChunk *pool_take(pyc_chunk_pool *pool)
+{
+    size_t size = root_chunk_size();
+    _PyStackChunk *c = NULL;
+    if (pool->n > 0) {
+        c = pool->chunks[--pool->n];
+        if (c->size != size) {
+            PyMem_RawFree(c);
+            c = NULL;
+        }
+    }
+    if (!c && !(c = PyMem_RawMalloc(size)))
+        return NULL;
+    c->previous = NULL;
+    c->size = size;
+    c->top = 0;
+    return c;
+}
+
+static void pool_give(pyc_chunk_pool *pool, _PyStackChunk *c)
+{
+    if (pool->n < PYC_POOL_MAX && c->size == root_chunk_size())
+        pool->chunks[pool->n++] = c;
+    else
+        PyMem_RawFree(c);
+}
+
+void pyc_pool_clear(pyc_chunk_pool *pool)
+{
+    while (pool->n > 0)
+        PyMem_RawFree(pool->chunks[--pool->n]);
+}
+
+/* Free a chunk: ours (a root smaller than CPython's smallest) to `pool` or
+ * to the raw allocator, CPython's (made through the arena allocator) back
+ * to it. */
+static void chunk_free(_PyStackChunk *chunk, pyc_chunk_pool *pool)
+{
+    if (chunk->previous == NULL && chunk->size < PYC_CPYTHON_CHUNK) {
+        if (pool)
+            pool_give(pool, chunk);
+        else
+            PyMem_RawFree(chunk);
+        return;
+    }
+    PyObjectArenaAllocator a;
+    PyObject_GetArenaAllocator(&a);
+    a.free(a.ctx, chunk, chunk->size);
+}
+
+/* ------------------------------------------------------------------ */
 /* save / restore                                                       */
 
 void pyc_pystate_save(pyc_pystate *ps, PyThreadState *ts, PyObject *const *stack_top)
@@ -474,6 +615,7 @@ void pyc_pystate_save(pyc_pystate *ps, PyThreadState *ts, PyObject *const *stack
     s->context = ts->context;                 /* moved */
     ts->context = NULL;
     save_ft(s, ts);
+    sample_on_save(s);
 #if PYC_CSTACK_FRAMES
     s->top = first_complete(s->current_frame);
     s->nrelinks = 0;
@@ -533,55 +675,6 @@ void pyc_pystate_restore(pyc_pystate *ps, PyThreadState *ts)
 }
 
 /* ------------------------------------------------------------------ */
-/* data-stack chunk pool                                                */
-
-static _PyStackChunk *pool_take(pyc_chunk_pool *pool)
-{
-    _PyStackChunk *c;
-    if (pool->n > 0) {
-        c = pool->chunks[--pool->n];
-    } else {
-        c = PyMem_RawMalloc(PYC_CHUNK_SIZE);
-        if (!c)
-            return NULL;
-    }
-    c->previous = NULL;
-    c->size = PYC_CHUNK_SIZE;
-    c->top = 0;
-    return c;
-}
-
-static void pool_give(pyc_chunk_pool *pool, _PyStackChunk *c)
-{
-    if (pool->n < PYC_POOL_MAX)
-        pool->chunks[pool->n++] = c;
-    else
-        PyMem_RawFree(c);
-}
-
-void pyc_pool_clear(pyc_chunk_pool *pool)
-{
-    while (pool->n > 0)
-        PyMem_RawFree(pool->chunks[--pool->n]);
-}
-
-/* Free a chunk: ours (a root of PYC_CHUNK_SIZE) to `pool` or to the raw
- * allocator, CPython's (made through the arena allocator) back to it. */
-static void chunk_free(_PyStackChunk *chunk, pyc_chunk_pool *pool)
-{
-    if (chunk->previous == NULL && chunk->size == PYC_CHUNK_SIZE) {
-        if (pool)
-            pool_give(pool, chunk);
-        else
-            PyMem_RawFree(chunk);
-        return;
-    }
-    PyObjectArenaAllocator a;
-    PyObject_GetArenaAllocator(&a);
-    a.free(a.ctx, chunk, chunk->size);
-}
-
-/* ------------------------------------------------------------------ */
 /* a fiber's life                                                       */
 
 void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *pool,
@@ -631,7 +724,7 @@ void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *p
 #endif
     ts->datastack_chunk = chunk;
     ts->datastack_top = chunk ? &chunk->data[1] : NULL;   /* slot 0 unused: root */
-    ts->datastack_limit = chunk ? (stack_slot_ptr)((char *)chunk + PYC_CHUNK_SIZE) : NULL;
+    ts->datastack_limit = chunk ? (stack_slot_ptr)((char *)chunk + chunk->size) : NULL;
     ts->exc_info = &ts->exc_state;
     ts->exc_state.exc_value = NULL;
     ts->context = context;
