@@ -39,7 +39,7 @@ static PyFiber *fiber_alloc(PyTypeObject *type)
     PyFiber *self = (PyFiber *)type->tp_alloc(type, 0);
     if (!self)
         return NULL;
-    pyc_fiber *f = PyMem_Calloc(1, sizeof *f);
+    pyc_fiber *f = PyMem_Calloc(1, sizeof *f + pyc_pystate_size());
     if (!f) {
         Py_DECREF(self);                    /* dealloc copes with no impl */
         PyErr_NoMemory();

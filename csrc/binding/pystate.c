@@ -189,7 +189,7 @@ typedef struct {
 #endif
 } saved_state;
 
-_Static_assert(sizeof(saved_state) <= sizeof(pyc_pystate), "pyc_pystate too small");
+size_t pyc_pystate_size(void) { return sizeof(saved_state); }
 #if PYC_CFRAME
 _Static_assert(sizeof(_PyCFrame) <= sizeof(pyc_entry_frame), "pyc_entry_frame too small");
 #endif
