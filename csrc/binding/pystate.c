@@ -152,7 +152,9 @@ typedef struct {
     /* current_frame as the interpreter left it (may be an entry frame on the
      * C stack) and the first complete frame below it (introspection, GC). */
     _PyInterpreterFrame *current_frame;
-    _PyInterpreterFrame *top;
+#if PYC_CSTACK_FRAMES
+    _PyInterpreterFrame *top;        /* (3.11: current_frame itself, TOP below) */
+#endif
     int py_depth;
     int tracing;                     /* ts->tracing: > 0 inside a trace function */
 #if PYC_PY312 && !PYC_PY314
@@ -161,6 +163,11 @@ typedef struct {
 #if !PYC_PY313
     int trash_delete_nesting;
 #endif
+    /* datastack_limit - datastack_chunk, always the chunk's size: in the
+     * ints' padding instead of a pointer of its own (every suspended fiber
+     * has this block; 3.11: 88 bytes, which puts the fiber record in a
+     * smaller size class of pymalloc). */
+    uint32_t datastack_limit_offset;
 #if PYC_PY314
     __typeof__(((PyThreadState *)0)->current_executor) current_executor;
     _PyStackRef *stackpointer;
@@ -169,7 +176,6 @@ typedef struct {
 #endif
     _PyStackChunk *datastack_chunk;
     stack_slot_ptr datastack_top;
-    stack_slot_ptr datastack_limit;
     _PyErr_StackItem *exc_info;
     PyObject *exc_value;
     PyObject *context;
@@ -195,6 +201,14 @@ _Static_assert(sizeof(_PyCFrame) <= sizeof(pyc_entry_frame), "pyc_entry_frame to
 #endif
 
 #define S(s) ((saved_state *)(s)->opaque)
+
+/* The first complete frame of a suspended chain, NULL while the fiber runs
+ * (an lvalue).  Before 3.12 every frame of the chain is complete. */
+#if PYC_CSTACK_FRAMES
+#  define TOP(s) ((s)->top)
+#else
+#  define TOP(s) ((s)->current_frame)
+#endif
 
 /* The switch's hint of the top frame's value-stack depth (3.11-3.13; from
  * 3.14 the interpreter records stackpointer itself). */
@@ -608,7 +622,8 @@ void pyc_pystate_save(pyc_pystate *ps, PyThreadState *ts, PyObject *const *stack
 #endif
     s->datastack_chunk = ts->datastack_chunk;
     s->datastack_top = ts->datastack_top;
-    s->datastack_limit = ts->datastack_limit;
+    s->datastack_limit_offset =
+        (uint32_t)((uintptr_t)ts->datastack_limit - (uintptr_t)ts->datastack_chunk);
     s->exc_info = ts->exc_info;
     s->exc_value = ts->exc_state.exc_value;   /* moved, not copied */
     ts->exc_state.exc_value = NULL;
@@ -620,13 +635,11 @@ void pyc_pystate_save(pyc_pystate *ps, PyThreadState *ts, PyObject *const *stack
     s->top = first_complete(s->current_frame);
     s->nrelinks = 0;
     hide_cstack_frames(s);
-#else
-    s->top = s->current_frame;
 #endif
 #if PYC_PY314
     (void)stack_top;             /* the interpreter recorded stackpointer */
     s->current_executor = ts->current_executor;
-    s->stackpointer = s->top ? s->top->stackpointer : NULL;
+    s->stackpointer = TOP(s) ? TOP(s)->stackpointer : NULL;
 #else
     s->stack_top = stack_top;
 #endif
@@ -639,8 +652,8 @@ void pyc_pystate_restore(pyc_pystate *ps, PyThreadState *ts)
     unhide_cstack_frames(s);
 #endif
 #if PYC_PY314
-    if (s->top)
-        s->top->stackpointer = s->stackpointer;
+    if (TOP(s))
+        TOP(s)->stackpointer = s->stackpointer;
     ts->current_executor = s->current_executor;
 #endif
 #if PYC_CFRAME
@@ -662,7 +675,8 @@ void pyc_pystate_restore(pyc_pystate *ps, PyThreadState *ts)
 #endif
     ts->datastack_chunk = s->datastack_chunk;
     ts->datastack_top = s->datastack_top;
-    ts->datastack_limit = s->datastack_limit;
+    ts->datastack_limit =
+        (stack_slot_ptr)((uintptr_t)s->datastack_chunk + s->datastack_limit_offset);
     ts->exc_info = s->exc_info ? s->exc_info : &ts->exc_state;
     Py_XSETREF(ts->exc_state.exc_value, s->exc_value);
     Py_XSETREF(ts->context, s->context);
@@ -670,7 +684,7 @@ void pyc_pystate_restore(pyc_pystate *ps, PyThreadState *ts)
     /* The references moved back; the other fields are rewritten by the
      * next save and read only while the fiber is suspended. */
     s->exc_value = s->context = NULL;
-    s->top = NULL;
+    TOP(s) = NULL;
     restore_ft(s, ts);
 }
 
@@ -818,12 +832,12 @@ static inline PyObject *owned_ref(_PyStackRef r)
 #  define CODE_REF(f) ((PyObject *)(f)->f_code)
 #endif
 
-int pyc_pystate_has_frames(pyc_pystate *ps) { return S(ps)->top != NULL; }
+int pyc_pystate_has_frames(pyc_pystate *ps) { return TOP(S(ps)) != NULL; }
 
 PyObject *pyc_pystate_frame(pyc_pystate *ps)
 {
     saved_state *s = S(ps);
-    if (!s->top)
+    if (!TOP(s))
         return NULL;
     /* PyThreadState_GetFrame makes (and caches) the frame object of the
      * running frame; point the caller's thread state at the suspended one
@@ -833,7 +847,7 @@ PyObject *pyc_pystate_frame(pyc_pystate *ps)
     PyThreadState *ts = PyThreadState_Get();
     int gc_was_enabled = PyGC_Disable();
     _PyInterpreterFrame *saved = CURRENT_FRAME(ts);
-    CURRENT_FRAME(ts) = s->top;
+    CURRENT_FRAME(ts) = TOP(s);
     PyFrameObject *f = PyThreadState_GetFrame(ts);
     CURRENT_FRAME(ts) = saved;
     if (gc_was_enabled)
@@ -855,7 +869,7 @@ int pyc_pystate_traverse(pyc_pystate *ps, visitproc visit, void *arg)
      * stack where its depth is known.  Frames owned by a generator are
      * visited by the generator.  From 3.12 the chain below `top` holds only
      * complete heap frames (see above). */
-    for (_PyInterpreterFrame *f = s->top; f; f = f->previous) {
+    for (_PyInterpreterFrame *f = TOP(s); f; f = f->previous) {
         if (f->owner != FRAME_OWNED_BY_THREAD)
             continue;
         Py_VISIT(f->frame_obj);
@@ -865,7 +879,7 @@ int pyc_pystate_traverse(pyc_pystate *ps, visitproc visit, void *arg)
         PyCodeObject *code = frame_code(f);
         if (!code)
             continue;
-        int n = frame_slots(f == s->top ? TOP_HINT(s) : NULL, f, code);
+        int n = frame_slots(f == TOP(s) ? TOP_HINT(s) : NULL, f, code);
         for (int i = 0; i < n; i++)
             Py_VISIT(SLOT_REF(f->localsplus[i]));
     }
@@ -929,11 +943,11 @@ static void release_frame(_PyInterpreterFrame *f, PyObject *const *hint)
 void pyc_pystate_discard(pyc_pystate *ps, int release_frames)
 {
     saved_state *s = S(ps);
-    _PyInterpreterFrame *top = s->top;
+    _PyInterpreterFrame *top = TOP(s);
     PyObject *const *hint = TOP_HINT(s);      /* the top frame's stack depth */
     _PyStackChunk *chunk = s->datastack_chunk;
     PyObject *exc = s->exc_value, *context = s->context;
-    s->top = NULL;                       /* no introspection from now on */
+    TOP(s) = NULL;                       /* no introspection from now on */
     s->exc_value = s->context = NULL;
     s->datastack_chunk = NULL;
     if (release_frames) {
