@@ -58,10 +58,19 @@ for f in [suspended(DEPTH) for _ in range(256)]:    # warm-up: per-thread state
     f.switch()
 f = None
 gc.collect()
+before = rss()
+fs = [suspended(DEPTH) for _ in range(N)]
 """
 
 
+def memory_test(fn):
+    return needs_subprocess(needs_plain_allocator(needs_glibc_heap(fn)))
+
+
 def run(body, depth, n):
+    """Run PRELUDE (which leaves `n` fibers suspended at `depth` in `fs`,
+    and the RSS before them in `before`), then `body`, in a child; its
+    JSON output."""
     code = textwrap.dedent(PRELUDE) + textwrap.dedent(body)
     p = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code, str(depth), str(n)],
                        capture_output=True, text=True, timeout=600)
@@ -69,13 +78,9 @@ def run(body, depth, n):
     return json.loads(p.stdout)
 
 
-@needs_subprocess
-@needs_plain_allocator
-@needs_glibc_heap
+@memory_test
 def test_freeing_100k_suspended_fibers_gives_the_memory_back():
     r = run("""
-        before = rss()
-        fs = [suspended(DEPTH) for _ in range(N)]
         peak = rss()
         del fs                   # each is unwound (FiberExit) and freed
         gc.collect()
@@ -94,13 +99,9 @@ def test_freeing_100k_suspended_fibers_gives_the_memory_back():
     assert r["after"] - r["before"] <= r["before"] // 10 + (r["peak"] - r["before"]) // 100
 
 
-@needs_subprocess
-@needs_plain_allocator
-@needs_glibc_heap
+@memory_test
 def test_a_fiber_suspended_20_frames_deep_costs_its_frames_and_stack_and_little_more():
     r = run("""
-        before = rss()
-        fs = [suspended(DEPTH) for _ in range(N)]
         gc.collect()
         per_fiber = (rss() - before) / N
         print(json.dumps({"per_fiber": per_fiber, "stack": fs[-1].stack_saved,
