@@ -480,8 +480,13 @@ static inline void restore_ft(saved_state *s, PyThreadState *ts)
  * needs were all smaller shrinks it when the window ends.  A fiber that
  * goes deeper than its chunk only gets CPython's overflow chunk, as every
  * fiber did before.  Main fibers (the thread's own root chunk, CPython's)
- * are not sampled.  The cost on the switch is a thread-local countdown. */
-#define SAMPLE_EVERY 16
+ * are not sampled.  The cost on the switch is a thread-local countdown
+ * and, every SAMPLE_EVERY saves, the sample (callgrind, 3.11, main <-> fiber
+ * round trip: 766 instructions in the extension before, 773.5 with
+ * SAMPLE_EVERY 64, of which 3.6 the countdown, 2 the packed limit below and
+ * 1.7 the samples; 777 with 16).  The window is 32 samples, about 2,000
+ * saves: how long a size outlives the depth that asked for it. */
+#define SAMPLE_EVERY 64
 #define SAMPLE_RETRY 2              /* after a main fiber's save: the 3rd save on (odd, so
                                        a main <-> fiber ping-pong meets the fiber) */
 #define SAMPLE_WINDOW 32
