@@ -490,10 +490,12 @@ static inline void restore_ft(saved_state *s, PyThreadState *ts)
 #define SAMPLE_RETRY 2              /* after a main fiber's save: the 3rd save on (odd, so
                                        a main <-> fiber ping-pong meets the fiber) */
 #define SAMPLE_WINDOW 32
+#define SAMPLE_FIRST_WINDOW 4       /* a thread's first: PYC_CHUNK_FIRST is a guess */
 
 typedef struct {
     int countdown;                  /* saves until the next sample */
     int window;                     /* samples so far in this window */
+    int windows;                    /* windows ended (up to 1: the first is short) */
     size_t window_max;              /* the largest need among them */
     size_t size;                    /* root chunk of new fibers (0: FIRST) */
 } chunk_sizing;
@@ -540,8 +542,9 @@ static __attribute__((noinline, cold)) void sample_data_stack(_PyStackChunk *c, 
         sizing.window_max = need;
     if (fit(need) > root_chunk_size())
         sizing.size = fit(need);
-    if (++sizing.window == SAMPLE_WINDOW) {
+    if (++sizing.window == (sizing.windows ? SAMPLE_WINDOW : SAMPLE_FIRST_WINDOW)) {
         sizing.size = fit(sizing.window_max);
+        sizing.windows = 1;
         sizing.window = 0;
         sizing.window_max = 0;
     }
