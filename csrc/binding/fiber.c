@@ -6,6 +6,10 @@
 
 #include "structmember.h"
 
+#if defined(__GLIBC__)
+#  include <malloc.h>               /* malloc_trim */
+#endif
+
 /* Live main fibers: process-wide, like the threads they stand for. */
 static Py_ssize_t main_fibers;
 
@@ -34,12 +38,63 @@ pyc_module_state *pyc_state_of_type(PyTypeObject *tp)
 /* ------------------------------------------------------------------ */
 /* allocation                                                           */
 
+/* Giving memory back.  Most of a suspended fiber's memory is malloc'ed
+ * (its C stack copy, its root data-stack chunk: a few hundred bytes to a
+ * few KiB each), interleaved with whatever else the program allocated
+ * meanwhile.  Freeing many fibers leaves glibc's heap full of free holes
+ * that stay resident (measured, 100,000 fibers at depth 5 on 3.11: +200
+ * MiB, and 122 MiB of it still resident after all were freed; 1,000,000:
+ * 1.2 GiB), which only malloc_trim() gives back.  So when the number of
+ * fiber records falls to a quarter of its peak since the last trim, after
+ * at least TRIM_MIN_FREED were freed, the heap is trimmed.  Once that
+ * happened (a mass free is under way) the later quarterings trim too, down
+ * to the last few fibers, so that what a mass free leaves is what was
+ * there before it.  Freeing N fibers trims about log4(N) times, each after
+ * 3/4 of what was left went, on a heap that shrinks as fast: a trim of a
+ * half-freed heap of 1,000,000 fibers measured 33 ms, of 100,000 4 ms, of
+ * a small heap 0.07 ms; the frees themselves take longer.  A program whose
+ * fiber count goes up and down by less than TRIM_MIN_FREED never trims.
+ * The counts are process-wide, updated relaxed: on a free-threaded build
+ * a race can only move a trim. */
+#define TRIM_MIN_FREED 1024
+#define TRIM_LAST 16
+static Py_ssize_t fiber_records, fiber_records_peak;
+static int mass_free;               /* a trim happened since the last peak */
+
+static inline void count_record(void)
+{
+    Py_ssize_t n = __atomic_add_fetch(&fiber_records, 1, __ATOMIC_RELAXED);
+    if (n > __atomic_load_n(&fiber_records_peak, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&fiber_records_peak, n, __ATOMIC_RELAXED);
+        __atomic_store_n(&mass_free, 0, __ATOMIC_RELAXED);
+    }
+}
+
+static __attribute__((noinline, cold)) void give_memory_back(Py_ssize_t n)
+{
+    __atomic_store_n(&fiber_records_peak, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&mass_free, 1, __ATOMIC_RELAXED);
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
+
+static inline void uncount_record(void)
+{
+    Py_ssize_t n = __atomic_sub_fetch(&fiber_records, 1, __ATOMIC_RELAXED);
+    Py_ssize_t peak = __atomic_load_n(&fiber_records_peak, __ATOMIC_RELAXED);
+    if (__builtin_expect(n <= peak / 4, 0)
+        && (peak - n >= TRIM_MIN_FREED
+            || (peak - n >= TRIM_LAST && __atomic_load_n(&mass_free, __ATOMIC_RELAXED))))
+        give_memory_back(n);
+}
+
 static PyFiber *fiber_alloc(PyTypeObject *type)
 {
     PyFiber *self = (PyFiber *)type->tp_alloc(type, 0);
     if (!self)
         return NULL;
-    pyc_fiber *f = PyMem_Calloc(1, sizeof *f);
+    pyc_fiber *f = PyMem_Calloc(1, sizeof *f + pyc_pystate_size());
     if (!f) {
         Py_DECREF(self);                    /* dealloc copes with no impl */
         PyErr_NoMemory();
@@ -47,6 +102,7 @@ static PyFiber *fiber_alloc(PyTypeObject *type)
     }
     f->self = self;
     self->impl = f;
+    count_record();
     return self;
 }
 
@@ -384,6 +440,7 @@ static void release_impl(pyc_fiber *f)
     if (th)
         pyc_thread_decref(th);
     PyMem_Free(f);
+    uncount_record();
     drop_parent(parent);                    /* last: see drop_parent */
 }
 

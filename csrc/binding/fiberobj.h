@@ -28,7 +28,6 @@ struct pyc_fiber {
     PyFiber *parent;            /* strong; NULL only for a main fiber */
     PyObject *run;              /* the callable, until the fiber starts */
     PyObject *context;          /* of a new or finished fiber (NULL: fresh) */
-    pyc_pystate pystate;        /* interpreter state while suspended */
     struct {                    /* what run() was called with, until it returns */
         PyObject *run, *value, *kwargs;
         pass_kind kind;
@@ -38,6 +37,8 @@ struct pyc_fiber {
     unsigned char is_main;
     unsigned char finalizing;   /* in __del__: switching into it is refused */
     unsigned char orphaned;     /* suspended when its thread ended */
+    pyc_pystate pystate;        /* interpreter state while suspended: last,
+                                   pyc_pystate_size() bytes (pystate.h) */
 };
 
 static inline pyc_fiber *pyc_impl(PyObject *o) { return ((PyFiber *)o)->impl; }

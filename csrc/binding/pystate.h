@@ -19,8 +19,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* A suspended fiber's saved thread-state fields (layout: pystate.c). */
-typedef struct pyc_pystate { void *opaque[27]; } pyc_pystate;
+/* A suspended fiber's saved thread-state fields (layout: pystate.c).  Its
+ * size depends on the CPython version (104 bytes on 3.11, up to 216 on
+ * 3.14t), so it is the last member of what holds it, allocated with
+ * pyc_pystate_size() bytes: a fixed size would be the largest one, paid by
+ * every fiber of every version.  Pointer-aligned, zero-initialized. */
+typedef struct pyc_pystate { void *opaque[0]; } pyc_pystate;
+size_t pyc_pystate_size(void);
 
 /* Storage on a new fiber's own C stack that the interpreter links into its
  * frame chain while the fiber runs (a _PyCFrame on 3.11/3.12). */
