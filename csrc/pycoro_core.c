@@ -47,23 +47,6 @@ _Static_assert(offsetof(pc_regs_arm64, x19) == 0x40, "arm64 x19");
 _Static_assert(offsetof(pc_regs_arm64, x28) == 0x88, "arm64 x28");
 _Static_assert(offsetof(pc_regs_arm64, fp) == 0x90, "arm64 fp");
 _Static_assert(offsetof(pc_regs_arm64, lr) == 0x98, "arm64 lr");
-/* The fields the x86-64 fast paths use (switch_abi.h). */
-_Static_assert(offsetof(pc_thread, current) == PC_T_CURRENT, "pc_thread.current");
-_Static_assert(offsetof(pc_thread, target) == PC_T_TARGET, "pc_thread.target");
-_Static_assert(offsetof(pc_thread, fpenv) == PC_T_FPENV, "pc_thread.fpenv");
-_Static_assert(offsetof(pc_fiber, stack_start) == PC_F_STACK_START, "pc_fiber.stack_start");
-_Static_assert(offsetof(pc_fiber, stack_stop) == PC_F_STACK_STOP, "pc_fiber.stack_stop");
-_Static_assert(offsetof(pc_fiber, copy) == PC_F_COPY, "pc_fiber.copy");
-_Static_assert(offsetof(pc_fiber, saved) == PC_F_SAVED, "pc_fiber.saved");
-_Static_assert(offsetof(pc_fiber, cap) == PC_F_CAP, "pc_fiber.cap");
-_Static_assert(offsetof(pc_fiber, prev) == PC_F_PREV, "pc_fiber.prev");
-_Static_assert(offsetof(pc_fiber, sp) == PC_F_SP, "pc_fiber.sp");
-_Static_assert(offsetof(pc_fiber, state) == PC_F_STATE, "pc_fiber.state");
-_Static_assert(offsetof(pc_fiber, flags) == PC_F_FLAGS, "pc_fiber.flags");
-_Static_assert(offsetof(pc_fiber, fpenv) == PC_F_FPENV, "pc_fiber.fpenv");
-_Static_assert(sizeof(pc_state) == 4 && PC_RUNNING == PC_STATE_RUNNING
-               && PC_SUSPENDED == PC_STATE_SUSPENDED, "pc_state as the asm reads it");
-_Static_assert(PC_FIBER_SHARE_FPENV == PC_SHARE_FPENV_FLAG, "PC_FIBER_SHARE_FPENV");
 
 /* What pc__switch_save tells the arch switch to do next (returned in two
  * registers: rax/rdx on x86-64, x0/x1 on arm64). */
@@ -105,11 +88,8 @@ static inline uint64_t fpenv_read(void)
     __asm__ volatile("fnstcw %0" : "=m"(cw));
     return mxcsr | (uint64_t)cw << 32;
 }
-_Static_assert(PC_FPENV_MASK == PC_FPENV_MASK_X86_64, "the mask the asm fast paths use");
-/* Rare (a fiber changed its environment): out of line, and called by the
- * x86-64 fast paths too. */
-PC_HIDDEN void pc__fpenv_write(uint64_t now, uint64_t want);
-void pc__fpenv_write(uint64_t now, uint64_t want)
+/* Rare (a fiber changed its environment): out of line. */
+static __attribute__((noinline)) void fpenv_write(uint64_t now, uint64_t want)
 {
     if ((uint32_t)(now ^ want) & PC_MXCSR_CONTROL) {
         uint32_t mxcsr = ((uint32_t)want & PC_MXCSR_CONTROL) | ((uint32_t)now & ~PC_MXCSR_CONTROL);
@@ -128,7 +108,7 @@ static inline uint64_t fpenv_read(void)
     __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
     return fpcr;
 }
-static __attribute__((noinline)) void pc__fpenv_write(uint64_t now, uint64_t want)
+static __attribute__((noinline)) void fpenv_write(uint64_t now, uint64_t want)
 {
     (void)now;
     __asm__ volatile("msr fpcr, %0" : : "r"(want));
@@ -151,7 +131,7 @@ static inline __attribute__((always_inline)) void fpenv_switch(pc_thread *t, pc_
     if (fresh && want == &tgt->fpenv)
         *want = now;                   /* a new fiber starts with its starter's */
     else if (__builtin_expect((now ^ *want) & PC_FPENV_MASK, 0))
-        pc__fpenv_write(now, *want);
+        fpenv_write(now, *want);
 }
 
 void pc_thread_init(pc_thread *t, pc_fiber *main, const pc_allocator *alloc)
@@ -218,9 +198,11 @@ static PC_NO_ASAN void copy_bytes(char *dst, const char *src, size_t n)
 #endif
 }
 
-/* Copy in 16-byte moves, lowest address first.  Two uses:
- *  - saving a small slice (a C fiber's is often 100-200 bytes) inline: no
- *    call and no size dispatch, and the fast paths stay frameless;
+/* Copy in 16-byte moves, lowest address first, four to an iteration.
+ * Two uses:
+ *  - saving a slice of up to PC_INLINE_COPY bytes (a C fiber's is often
+ *    100-200 bytes, a Python fiber's 500-600) inline: no call and no size
+ *    dispatch, and the fast paths stay frameless;
  *  - restoring: the resumed fiber reads its slice bottom-up right away (the
  *    switch pops its register block, then returns through its frames), and
  *    those loads are served best from stores made in that order, early.
@@ -229,12 +211,25 @@ static PC_NO_ASAN void copy_bytes(char *dst, const char *src, size_t n)
  *    fiber's 576 bytes that way measured 100 ns per round trip, this way
  *    84 (callgrind counts barely differ: it is store-to-load forwarding).
  * n is a multiple of 16 (the callers check).  Never used under ASan. */
-static inline void copy_up16(char *dst, const char *src, size_t n)
+#define PC_INLINE_COPY 1024
+static inline __attribute__((always_inline)) void copy_up16(char *dst, const char *src, size_t n)
 {
-    for (size_t i = 0; i < n; i += 16) {
-        char chunk[16];
-        __builtin_memcpy(chunk, src + i, 16);
-        __builtin_memcpy(dst + i, chunk, 16);
+    const char *end = src + n;
+    for (; end - src >= 64; src += 64, dst += 64) {
+        char a[16], b[16], c[16], d[16];   /* four registers, not a 64-byte temporary */
+        __builtin_memcpy(a, src, 16);
+        __builtin_memcpy(b, src + 16, 16);
+        __builtin_memcpy(c, src + 32, 16);
+        __builtin_memcpy(d, src + 48, 16);
+        __builtin_memcpy(dst, a, 16);
+        __builtin_memcpy(dst + 16, b, 16);
+        __builtin_memcpy(dst + 32, c, 16);
+        __builtin_memcpy(dst + 48, d, 16);
+    }
+    for (; src < end; src += 16, dst += 16) {
+        char a[16];
+        __builtin_memcpy(a, src, 16);
+        __builtin_memcpy(dst, a, 16);
     }
 }
 
@@ -410,9 +405,8 @@ static __attribute__((noinline)) pc_resume switch_up_memcpy(pc_thread *t, char *
     return switch_fast_finish(t, cur, t->target, sp);
 }
 
-/* The two common switches without the general path's loops (x86-64 runs
- * the same two in its .S file first, up only for slices of at most
- * PC_SMALL_COPY bytes; keep them in step):
+/* The two common switches without the general path's loops (on every
+ * architecture: the arch switch only pushes, calls this, and pops):
  *  down: resume a suspended fiber whose slice lies entirely below the
  *        current sp (a fiber resumed by its starter, a hub resuming a
  *        task): nothing to save;
@@ -440,7 +434,7 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
         tgt->prev = owner;
     } else if (cur->prev == tgt && (size_t)(cur->stack_stop - sp) <= cur->cap) {
         size_t need = (size_t)(cur->stack_stop - sp);
-        if (need > PC_SMALL_COPY || (need & 15))
+        if (need > PC_INLINE_COPY || (need & 15))
             return switch_up_memcpy(t, sp, need);
         copy_up16(cur->copy, sp, need);
         cur->saved = need;
@@ -450,7 +444,7 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
     return switch_fast_finish(t, cur, tgt, sp);
 }
 
-/* Restoring more than PC_RESTORE_UP16 bytes (a fiber suspended in C code
+/* Restoring more than PC_INLINE_COPY bytes (a fiber suspended in C code
  * that re-entered the interpreter, a deep recursion): the upper part first,
  * with memcpy (fast for kilobytes, and read only later), then the bottom
  * bytes in order.  Out of line: a frame in pc__switch_restore itself (for
@@ -479,7 +473,7 @@ PC_NO_ASAN void pc__switch_restore(pc_thread *t)
         return;
     f->saved = 0;
 #ifndef PC_ASAN
-    if (__builtin_expect(n <= PC_RESTORE_UP16 && (n & 15) == 0, 1)) {
+    if (__builtin_expect(n <= PC_INLINE_COPY && (n & 15) == 0, 1)) {
         copy_up16(f->stack_start, f->copy, n);
         return;
     }

@@ -41,8 +41,9 @@
  * Registers: the arch switch (arch/switch_*.S) pushes the callee-saved
  * registers onto the outgoing stack, so they are saved and restored with
  * the stack bytes; `sp` points at that block (layout: pc_regs_* below).
- * On x86-64 the two common switches (see pc__switch_save) run entirely in
- * the .S file, which reads the fields listed in arch/switch_abi.h.
+ * The .S files are mechanism only (push, call pc__switch_save, move sp,
+ * pop); every decision, the fast paths included, is in pycoro_core.c, the
+ * same C on every architecture.
  *
  * Floating-point environment (x86-64: MXCSR's control bits and the x87
  * control word; ARM64: FPCR): each fiber has its own, like the registers:
