@@ -48,17 +48,25 @@ _Static_assert(offsetof(pc_regs_arm64, x28) == 0x88, "arm64 x28");
 _Static_assert(offsetof(pc_regs_arm64, fp) == 0x90, "arm64 fp");
 _Static_assert(offsetof(pc_regs_arm64, lr) == 0x98, "arm64 lr");
 
-/* What pc__switch_save tells the arch switch to do next (returned in two
- * registers: rax/rdx on x86-64, x0/x1 on arm64). */
+/* The register block of this architecture (arch/switch_*.S). */
+#if defined(__x86_64__)
+#  define PC_REGS PC_X86_64_FRAME_SIZE
+#else
+#  define PC_REGS PC_ARM64_FRAME_SIZE
+#endif
+
+/* What pc__switch_save tells the arch switch (returned in two registers:
+ * rax/rdx on x86-64, x0/x1 on arm64): where to store the leaving fiber's
+ * registers (NULL: the switch failed, nothing changed), and the stack
+ * pointer to go on at. */
 typedef struct pc_resume {
+    void *regs_to;
     void *sp;
-    uintptr_t kind;
 } pc_resume;
 
-PC_HIDDEN pc_resume pc__switch_save(pc_thread *t, char *sp);
-PC_HIDDEN void pc__switch_restore(pc_thread *t);
-PC_HIDDEN __attribute__((noreturn)) void pc__fiber_main(pc_thread *t);
-PC_HIDDEN __attribute__((noreturn)) void pc__fiber_returned(void);
+PC_HIDDEN pc_resume pc__switch_save(pc_thread *t, char *block);
+PC_HIDDEN void *pc__switch_restore(pc_thread *t);
+static __attribute__((noreturn, noinline)) void fiber_main(pc_thread *t);
 
 static __attribute__((noreturn)) void pc_fatal(const char *msg)
 {
@@ -198,39 +206,32 @@ static PC_NO_ASAN void copy_bytes(char *dst, const char *src, size_t n)
 #endif
 }
 
-/* Copy in 16-byte moves, lowest address first, four to an iteration.
- * Two uses:
+/* Copy in 16-byte moves, lowest address first.  Two uses:
  *  - saving a slice of up to PC_INLINE_COPY bytes (a C fiber's is often
  *    100-200 bytes, a Python fiber's 500-600) inline: no call and no size
  *    dispatch, and the fast paths stay frameless;
  *  - restoring: the resumed fiber reads its slice bottom-up right away (the
- *    switch pops its register block, then returns through its frames), and
+ *    switch loads its registers, then returns through its frames), and
  *    those loads are served best from stores made in that order, early.
  *    memcpy stores the lowest bytes last (glibc's copy of a few hundred
  *    bytes writes its first vectors after its loop): restoring a Python
  *    fiber's 576 bytes that way measured 100 ns per round trip, this way
  *    84 (callgrind counts barely differ: it is store-to-load forwarding).
- * n is a multiple of 16 (the callers check).  Never used under ASan. */
+ * One 16-byte move an iteration: for the few hundred bytes copied here, the
+ * loops compilers make of wider iterations (with a remainder) cost more
+ * instructions than they save.  n is a multiple of 16 (the callers check).
+ * Never used under ASan. */
 #define PC_INLINE_COPY 1024
+static inline __attribute__((always_inline)) void copy16(char *dst, const char *src)
+{
+    char a[16];
+    __builtin_memcpy(a, src, 16);
+    __builtin_memcpy(dst, a, 16);
+}
 static inline __attribute__((always_inline)) void copy_up16(char *dst, const char *src, size_t n)
 {
-    const char *end = src + n;
-    for (; end - src >= 64; src += 64, dst += 64) {
-        char a[16], b[16], c[16], d[16];   /* four registers, not a 64-byte temporary */
-        __builtin_memcpy(a, src, 16);
-        __builtin_memcpy(b, src + 16, 16);
-        __builtin_memcpy(c, src + 32, 16);
-        __builtin_memcpy(d, src + 48, 16);
-        __builtin_memcpy(dst, a, 16);
-        __builtin_memcpy(dst + 16, b, 16);
-        __builtin_memcpy(dst + 32, c, 16);
-        __builtin_memcpy(dst + 48, d, 16);
-    }
-    for (; src < end; src += 16, dst += 16) {
-        char a[16];
-        __builtin_memcpy(a, src, 16);
-        __builtin_memcpy(dst, a, 16);
-    }
+    for (size_t i = 0; i < n; i += 16)
+        copy16(dst + i, src + i);
 }
 
 /* Copy f's bytes up to `stop` to its heap buffer, growing it: the part of
@@ -263,6 +264,17 @@ static inline int save_up_to(pc_fiber *f, char *stop, int must)
     if (need <= (intptr_t)f->saved)
         return 0;
     return save_more(f, (size_t)need, must);
+}
+
+/* The running fiber's own bytes up to `stop`, its whole register block
+ * included: the arch switch stores the registers straight into the front
+ * of the buffer (they are not on the stack yet: pc__switch_save runs
+ * first), so only the bytes above the block are copied here. */
+static int save_own(pc_fiber *cur, char *stop)
+{
+    size_t need = (size_t)(stop - cur->stack_start);
+    cur->saved = PC_REGS;                     /* the block: the asm's to store */
+    return save_more(cur, need < PC_REGS ? PC_REGS : need, 0);
 }
 
 #ifdef PC_ASAN
@@ -312,13 +324,14 @@ static char *new_fiber_stop(pc_thread *t, char *sp)
     return stop;
 }
 
-/* Called by the arch switch on the outgoing stack, after it pushed the
- * callee-saved registers at `sp`.  Saves what the target will overwrite and
- * updates the bookkeeping.  Nothing after this point can fail. */
-static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, char *sp)
+/* Called by the arch switch on the outgoing stack, with room for the
+ * registers reserved at `block` (not stored yet).  Saves what the target
+ * will overwrite and updates the bookkeeping.  Nothing after this point can
+ * fail. */
+static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, char *block)
 {
     pc_fiber *cur = t->current, *tgt = t->target;
-    pc_resume r = { NULL, PC_RESUME_FAIL };
+    pc_resume r = { NULL, NULL };
     int dying = cur->state == PC_DYING;
     int fresh = tgt->state == PC_NEW;
     char *stop;
@@ -327,8 +340,8 @@ static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, cha
         /* The thread's first switch always starts a fiber: it sets the
          * base.  A stop fixed by pc_fiber_prepare_exit is kept. */
         if (!t->base)
-            t->base = sp;
-        stop = tgt->stack_stop ? tgt->stack_stop : new_fiber_stop(t, sp);
+            t->base = block;
+        stop = tgt->stack_stop ? tgt->stack_stop : new_fiber_stop(t, block);
         tgt->stack_stop = stop;
     } else {
         stop = tgt->stack_stop;
@@ -338,8 +351,11 @@ static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, cha
     if (__builtin_expect(dying, 0)) {
         owner = cur->prev;       /* a finished fiber's bytes are garbage */
     } else {
-        cur->sp = sp;
-        cur->stack_start = sp;
+        cur->sp = block;
+        cur->stack_start = block;
+        /* Our own bytes first (then the loop below finds them saved). */
+        if (stop > block && save_own(cur, cur->stack_stop < stop ? cur->stack_stop : stop))
+            goto fail;
     }
     /* Save what lies below `stop`: whole slices of the fibers entirely
      * below it, then the part of the one that straddles it. */
@@ -356,20 +372,22 @@ static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, cha
         owner = owner->prev;
     tgt->prev = owner;
 
+    r.regs_to = block;
     if (__builtin_expect(dying, 0)) {
         cur->state = PC_DEAD;
         cur->prev = NULL;
         cur->stack_start = NULL;
     } else {
         cur->state = PC_SUSPENDED;
+        if (cur->saved)
+            r.regs_to = cur->copy;   /* the block is among the saved bytes */
     }
     t->current = tgt;
     tgt->state = PC_RUNNING;
 #ifdef PC_ASAN
-    asan_forget_stale_frames(sp, tgt, fresh);
+    asan_forget_stale_frames(block, tgt, fresh);
 #endif
-    r.sp = fresh ? stop : tgt->sp;
-    r.kind = fresh ? PC_RESUME_NEW : tgt->saved ? PC_RESUME_OLD : PC_RESUME_LIVE;
+    r.sp = fresh ? stop : tgt->sp;   /* a new fiber: pc__switch_restore starts it */
     fpenv_switch(t, cur, tgt, fresh);
     return r;
 
@@ -382,66 +400,73 @@ fail:
     return r;
 }
 
-/* The end of a fast switch (below): cur's bytes are where they must be. */
+/* The end of a fast switch (below): cur's bytes are where they must be,
+ * its registers go to `regs_to`. */
 static inline __attribute__((always_inline)) pc_resume switch_fast_finish(pc_thread *t, pc_fiber *cur,
-                                                                          pc_fiber *tgt, char *sp)
+                                                                          pc_fiber *tgt, char *block,
+                                                                          void *regs_to)
 {
-    cur->sp = sp;
-    cur->stack_start = sp;
+    cur->sp = block;
+    cur->stack_start = block;
     cur->state = PC_SUSPENDED;
     t->current = tgt;
     tgt->state = PC_RUNNING;
     fpenv_switch(t, cur, tgt, 0);
-    pc_resume r = { tgt->sp, tgt->saved ? PC_RESUME_OLD : PC_RESUME_LIVE };
+    pc_resume r = { regs_to, tgt->sp };
     return r;
 }
 
 /* The up switch (below) for a slice too large to copy inline. */
-static __attribute__((noinline)) pc_resume switch_up_memcpy(pc_thread *t, char *sp, size_t need)
+static __attribute__((noinline)) pc_resume switch_up_memcpy(pc_thread *t, char *block, size_t need)
 {
     pc_fiber *cur = t->current;
-    memcpy(cur->copy, sp, need);
+    memcpy(cur->copy + PC_REGS, block + PC_REGS, need - PC_REGS);
     cur->saved = need;
-    return switch_fast_finish(t, cur, t->target, sp);
+    return switch_fast_finish(t, cur, t->target, block, cur->copy);
 }
 
 /* The two common switches without the general path's loops (on every
- * architecture: the arch switch only pushes, calls this, and pops):
+ * architecture: the arch switch only stores registers, calls this, and
+ * loads registers):
  *  down: resume a suspended fiber whose slice lies entirely below the
- *        current sp (a fiber resumed by its starter, a hub resuming a
- *        task): nothing to save;
+ *        current block (a fiber resumed by its starter, a hub resuming a
+ *        task): nothing to save, our registers go into our block;
  *  up:   resume the next fiber up the stack (a fiber switching back to its
  *        starter) when our slice fits the buffer we already have: save all
  *        of our slice, nothing else (no fiber in between has unsaved bytes,
- *        I1), and the target's place in the chain does not change.
+ *        I1), and the target's place in the chain does not change.  Our
+ *        registers go straight into the front of the buffer and the bytes
+ *        above the block are copied after them: the registers never make a
+ *        round trip through the stack.  (Our slice always holds the whole
+ *        block: the return address above it is ours.)
  * Everything else takes the general path.  Frameless: the slow parts are
  * reached by tail calls. */
-pc_resume pc__switch_save(pc_thread *t, char *sp)
+pc_resume pc__switch_save(pc_thread *t, char *block)
 {
     pc_fiber *cur = t->current, *tgt = t->target;
     char *stop = tgt->stack_stop;
 #ifdef PC_ASAN
-    return switch_save_general(t, sp);
+    return switch_save_general(t, block);
 #endif
     if (__builtin_expect(cur->state != PC_RUNNING || tgt->state != PC_SUSPENDED, 0))
-        return switch_save_general(t, sp);
-    if (stop <= sp && cur->stack_stop >= stop) {
+        return switch_save_general(t, block);
+    if (stop <= block && cur->stack_stop >= stop) {
         /* I1: the chain from the target skips fibers that end below its
          * stop (none has unsaved bytes: they are below sp). */
         pc_fiber *owner = cur;
         while (owner && owner->stack_stop <= stop)
             owner = owner->prev;
         tgt->prev = owner;
-    } else if (cur->prev == tgt && (size_t)(cur->stack_stop - sp) <= cur->cap) {
-        size_t need = (size_t)(cur->stack_stop - sp);
-        if (need > PC_INLINE_COPY || (need & 15))
-            return switch_up_memcpy(t, sp, need);
-        copy_up16(cur->copy, sp, need);
-        cur->saved = need;
-    } else {
-        return switch_save_general(t, sp);
+        return switch_fast_finish(t, cur, tgt, block, block);
     }
-    return switch_fast_finish(t, cur, tgt, sp);
+    size_t need = (size_t)(cur->stack_stop - block);
+    if (cur->prev != tgt || need > cur->cap)
+        return switch_save_general(t, block);
+    if (need > PC_INLINE_COPY || (need & 15))
+        return switch_up_memcpy(t, block, need);
+    copy_up16(cur->copy + PC_REGS, block + PC_REGS, need - PC_REGS);
+    cur->saved = need;
+    return switch_fast_finish(t, cur, tgt, block, cur->copy);
 }
 
 /* Restoring more than PC_INLINE_COPY bytes (a fiber suspended in C code
@@ -450,35 +475,56 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
  * bytes in order.  Out of line: a frame in pc__switch_restore itself (for
  * the memcpy call) measured 8 ns more per Python round trip. */
 #define PC_RESTORE_BOTTOM 512
-static __attribute__((noinline, cold)) PC_NO_ASAN void restore_large(pc_fiber *f, size_t n)
+static __attribute__((noinline, cold)) PC_NO_ASAN void *restore_large(pc_fiber *f, size_t n)
 {
+    char *block = f->sp;
 #ifndef PC_ASAN
     if ((n & 15) == 0) {
-        memcpy(f->stack_start + PC_RESTORE_BOTTOM, f->copy + PC_RESTORE_BOTTOM,
-               n - PC_RESTORE_BOTTOM);
-        copy_up16(f->stack_start, f->copy, PC_RESTORE_BOTTOM);
-        return;
+        memcpy(block + PC_RESTORE_BOTTOM, f->copy + PC_RESTORE_BOTTOM, n - PC_RESTORE_BOTTOM);
+        copy_up16(block + PC_REGS, f->copy + PC_REGS, PC_RESTORE_BOTTOM - PC_REGS);
+        return f->copy;
     }
 #endif
-    copy_bytes(f->stack_start, f->copy, n);
+    copy_bytes(block + PC_REGS, f->copy + PC_REGS, n - PC_REGS);
+    return f->copy;
 }
 
-/* Called by the arch switch with sp already at the target's saved sp: put
- * the target's saved bytes back above it.  Frameless (see restore_large). */
-PC_NO_ASAN void pc__switch_restore(pc_thread *t)
+/* A resumed fiber whose saved bytes end inside its register block (a
+ * suspended fiber's bytes are saved lazily, only as far as the fiber that
+ * overwrote them needed): all back onto the stack, registers from there. */
+static __attribute__((noinline, cold)) PC_NO_ASAN void *restore_partial(pc_fiber *f, size_t n)
+{
+    copy_bytes(f->sp, f->copy, n);
+    return f->sp;
+}
+
+/* Called by the arch switch with sp already at the target's block (or a
+ * new fiber's stack_stop): put the target's saved bytes back above it, and
+ * tell where its registers are.  When its whole block is among the saved
+ * bytes, they are read from the buffer and only the bytes above the block
+ * are copied back; else they are on the stack.  A new fiber (no sp yet)
+ * starts here.  Frameless (see restore_large). */
+PC_NO_ASAN void *pc__switch_restore(pc_thread *t)
 {
     pc_fiber *f = t->current;
     size_t n = f->saved;
-    if (!n)
-        return;
-    f->saved = 0;
+    if (__builtin_expect(n >= PC_REGS, 1)) {
+        f->saved = 0;
 #ifndef PC_ASAN
-    if (__builtin_expect(n <= PC_INLINE_COPY && (n & 15) == 0, 1)) {
-        copy_up16(f->stack_start, f->copy, n);
-        return;
-    }
+        if (__builtin_expect(n <= PC_INLINE_COPY && (n & 15) == 0, 1)) {
+            copy_up16((char *)f->sp + PC_REGS, f->copy + PC_REGS, n - PC_REGS);
+            return f->copy;
+        }
 #endif
-    restore_large(f, n);
+        return restore_large(f, n);
+    }
+    if (__builtin_expect(!f->sp, 0))
+        fiber_main(t);
+    if (n) {
+        f->saved = 0;
+        return restore_partial(f, n);
+    }
+    return f->sp;
 }
 
 int pc_fiber_prepare_exit(pc_fiber *tgt)
@@ -507,8 +553,9 @@ fail:
     return PC_ENOMEM;
 }
 
-/* First frame of every fiber.  Its return address is the guard. */
-void pc__fiber_main(pc_thread *t)
+/* First frame of every fiber (called by pc__switch_restore on the new
+ * fiber's stack): it never returns. */
+static void fiber_main(pc_thread *t)
 {
     pc_fiber *self = t->current;
     pc_fiber *next = self->entry(self, self->arg);
@@ -522,10 +569,5 @@ void pc__fiber_main(pc_thread *t)
     t->target = next;
     pc__switch_asm(t);
     pc_fatal("a finished fiber was resumed");
-}
-
-void pc__fiber_returned(void)
-{
-    pc_fatal("returned off the end of a fiber's first frame");
 }
 

@@ -1,20 +1,22 @@
 /*
  * int pc__switch_asm(pc_thread *t)                 x86-64, System V ABI
  *
- * Mechanism only: save the callee-saved registers on the outgoing stack,
- * let the C core decide everything else, move the stack pointer where it
- * says, restore the registers found there.  Every decision (which bytes to
- * save, the fast paths, the bookkeeping, the FP environment) is in
- * pycoro_core.c, pc__switch_save; this file knows no field of any struct.
+ * Mechanism only: store the callee-saved registers where the C core says,
+ * move the stack pointer where it says, load the registers from where it
+ * says.  Every decision (which bytes to save, the fast paths, the
+ * bookkeeping, the FP environment, starting a new fiber) is in
+ * pycoro_core.c; this file knows no field of any struct.
  *
- *   1. push the register block (below)
- *   2. (sp', verdict) = pc__switch_save(t, sp)           the C core
- *   3. by verdict (switch_abi.h):
- *        PC_RESUME_LIVE  sp := sp', pop, return 0
- *        PC_RESUME_OLD   sp := sp', pc__switch_restore(t), pop, return 0
- *        PC_RESUME_NEW   sp := sp', pc__fiber_main(t), never returns
- *        PC_RESUME_FAIL  pop our own block, return -1
- * "return 0" returns from the target's own earlier call of this function.
+ *   1. reserve our register block (below) on our stack
+ *   2. (to, sp') = pc__switch_save(t, block)          to == NULL: failed
+ *   3. store our registers at `to`: the block itself, or the front of our
+ *      save buffer when C saved our slice (then they never touch the stack)
+ *   4. sp := sp' (the target's block, or a new fiber's stack_stop)
+ *   5. from = pc__switch_restore(t): the target's registers, in its block
+ *      or in its save buffer (a new fiber starts there, never returning)
+ *   6. load them, put the return address on the stack, return 0 from the
+ *      target's own earlier call of this function
+ * Failure returns -1 with nothing stored and nothing changed.
  *
  * Register block at the saved sp (struct pc_regs_x86_64, asserted in C):
  *   offset  size  content
@@ -27,7 +29,9 @@
  *   0x30    8     rbp
  *   0x38    8     return address (pushed by the caller's call)
  *   0x40          = PC_X86_64_FRAME_SIZE
- * Entry rsp % 16 == 8, so the block (7 * 8 bytes more) is 16-byte aligned.
+ * Entry rsp % 16 == 8, so the block (7 * 8 bytes more) is 16-byte aligned;
+ * the padding slot keeps t across the first call.  The block is reserved
+ * before C runs, so C's frames lie below it and a signal never lands on it.
  * MXCSR and the x87 control word are not here: the C core switches them.
  * No endbr64: only direct calls reach this code, and the object carries no
  * CET property (see switch.S).
@@ -41,49 +45,38 @@
     PC_TYPE_FUNCTION(pc__switch_asm)
     .p2align 4
 PC_SYM(pc__switch_asm):
-    pushq   %rbp                        /* 0x30 */
-    pushq   %rbx                        /* 0x28 */
-    pushq   %r12                        /* 0x20 */
-    pushq   %r13                        /* 0x18 */
-    pushq   %r14                        /* 0x10 */
-    pushq   %r15                        /* 0x08 */
-    subq    $8, %rsp                    /* 0x00: padding, for alignment */
-    movq    %rdi, %rbx                  /* keep t across the call (rbx is saved) */
-    movq    %rsp, %rsi                  /* arg 2: our register block */
-    call    PC_SYM(pc__switch_save)     /* rax = sp to go on at, rdx = verdict */
-    cmpq    $PC_RESUME_OLD, %rdx        /* resume, bytes to copy back? */
-    je      2f
-    cmpq    $PC_RESUME_LIVE, %rdx       /* resume, its bytes all in place? */
-    jne     3f
-    movq    %rax, %rsp                  /* the target's register block */
+    subq    $0x38, %rsp                 /* our block: 0x00-0x37, return address above */
+    movq    %rdi, 0x00(%rsp)            /* keep t in the padding slot */
+    movq    %rsp, %rsi                  /* arg 2: our block */
+    call    PC_SYM(pc__switch_save)     /* rax = where our registers go, rdx = sp to go on at */
+    testq   %rax, %rax                  /* failed (nothing changed)? */
+    jz      9f
+    movq    0x00(%rsp), %rdi            /* arg 1 of the next call: t */
+    movq    %r15, 0x08(%rax)            /* our registers, where C said */
+    movq    %r14, 0x10(%rax)            /* ... */
+    movq    %r13, 0x18(%rax)            /* ... */
+    movq    %r12, 0x20(%rax)            /* ... */
+    movq    %rbx, 0x28(%rax)            /* ... */
+    movq    %rbp, 0x30(%rax)            /* ... */
+    movq    0x38(%rsp), %rcx            /* our return address ... */
+    movq    %rcx, 0x38(%rax)            /* ... with them */
+    movq    %rdx, %rsp                  /* the target's block: from here a signal
+                                           lands below it, never on its bytes */
+    xorl    %ebp, %ebp                  /* a new fiber's frame chain ends here */
+    call    PC_SYM(pc__switch_restore)  /* rax = where its registers are */
+    movq    0x08(%rax), %r15            /* the target's registers */
+    movq    0x10(%rax), %r14            /* ... */
+    movq    0x18(%rax), %r13            /* ... */
+    movq    0x20(%rax), %r12            /* ... */
+    movq    0x28(%rax), %rbx            /* ... */
+    movq    0x30(%rax), %rbp            /* ... */
+    movq    0x38(%rax), %rcx            /* its return address ... */
+    movq    %rcx, 0x38(%rsp)            /* ... on its stack, above its block */
+    addq    $0x38, %rsp                 /* sp at the return address */
     xorl    %eax, %eax                  /* the resumed pc_switch returns 0 */
-    jmp     1f
-2:
-    movq    %rax, %rsp                  /* the target's register block: a
-                                           signal lands below it, never on
-                                           the bytes restored above it */
-    movq    %rbx, %rdi                  /* arg 1: t */
-    call    PC_SYM(pc__switch_restore)  /* copy its saved bytes back above rsp */
-    xorl    %eax, %eax                  /* the resumed pc_switch returns 0 */
-1:
-    addq    $8, %rsp                    /* drop the padding */
-    popq    %r15                        /* 0x08 */
-    popq    %r14                        /* 0x10 */
-    popq    %r13                        /* 0x18 */
-    popq    %r12                        /* 0x20 */
-    popq    %rbx                        /* 0x28 */
-    popq    %rbp                        /* 0x30 */
     ret                                 /* into the resumed fiber's caller */
-3:
-    cmpq    $PC_RESUME_NEW, %rdx        /* start a new fiber? */
-    je      4f
-    movl    $-1, %eax                   /* failure: pop our own block, return -1 */
-    jmp     1b
-4:
-    movq    %rax, %rsp                  /* the new fiber's stack_stop (16-aligned) */
-    movq    %rbx, %rdi                  /* arg 1: t */
-    xorl    %ebp, %ebp                  /* end of the frame chain for unwinders */
-    call    PC_SYM(pc__fiber_main)      /* never returns; pushes the guard below */
-    call    PC_SYM(pc__fiber_returned)  /* guard: returning off the end aborts */
-    ud2                                 /* not reached */
+9:
+    addq    $0x38, %rsp                 /* drop our block */
+    movl    $-1, %eax                   /* failure: return -1 (PC_ENOMEM) */
+    ret                                 /* the registers were never touched */
     PC_SIZE(pc__switch_asm)
