@@ -207,9 +207,11 @@ static PC_NO_ASAN void copy_bytes(char *dst, const char *src, size_t n)
 }
 
 /* Copy in 16-byte moves, lowest address first.  Two uses:
- *  - saving a slice of up to PC_INLINE_COPY bytes (a C fiber's is often
- *    100-200 bytes, a Python fiber's 500-600) inline: no call and no size
- *    dispatch, and the fast paths stay frameless;
+ *  - saving a slice of up to PC_SMALL_COPY bytes (a C fiber's is often
+ *    100-200 bytes) inline: no call and no size dispatch, and the fast
+ *    paths stay frameless (a Python fiber's 500-600 bytes go to memcpy,
+ *    which copies them in fewer instructions: its stores are not read back
+ *    at once, unlike a restore's);
  *  - restoring: the resumed fiber reads its slice bottom-up right away (the
  *    switch loads its registers, then returns through its frames), and
  *    those loads are served best from stores made in that order, early.
@@ -217,11 +219,12 @@ static PC_NO_ASAN void copy_bytes(char *dst, const char *src, size_t n)
  *    bytes writes its first vectors after its loop): restoring a Python
  *    fiber's 576 bytes that way measured 100 ns per round trip, this way
  *    84 (callgrind counts barely differ: it is store-to-load forwarding).
- * One 16-byte move an iteration: for the few hundred bytes copied here, the
- * loops compilers make of wider iterations (with a remainder) cost more
- * instructions than they save.  n is a multiple of 16 (the callers check).
- * Never used under ASan. */
-#define PC_INLINE_COPY 1024
+ * One 16-byte move an iteration: the wider loops compilers make of this
+ * (with their remainder) measured more instructions per switch for the
+ * slices copied here, not fewer.  n is a multiple of 16 (the callers
+ * check).  Never used under ASan. */
+#define PC_SMALL_COPY 256
+#define PC_RESTORE_UP16 1024
 static inline __attribute__((always_inline)) void copy16(char *dst, const char *src)
 {
     char a[16];
@@ -462,14 +465,14 @@ pc_resume pc__switch_save(pc_thread *t, char *block)
     size_t need = (size_t)(cur->stack_stop - block);
     if (cur->prev != tgt || need > cur->cap)
         return switch_save_general(t, block);
-    if (need > PC_INLINE_COPY || (need & 15))
+    if (need > PC_SMALL_COPY || (need & 15))
         return switch_up_memcpy(t, block, need);
     copy_up16(cur->copy + PC_REGS, block + PC_REGS, need - PC_REGS);
     cur->saved = need;
     return switch_fast_finish(t, cur, tgt, block, cur->copy);
 }
 
-/* Restoring more than PC_INLINE_COPY bytes (a fiber suspended in C code
+/* Restoring more than PC_RESTORE_UP16 bytes (a fiber suspended in C code
  * that re-entered the interpreter, a deep recursion): the upper part first,
  * with memcpy (fast for kilobytes, and read only later), then the bottom
  * bytes in order.  Out of line: a frame in pc__switch_restore itself (for
@@ -511,7 +514,7 @@ PC_NO_ASAN void *pc__switch_restore(pc_thread *t)
     if (__builtin_expect(n >= PC_REGS, 1)) {
         f->saved = 0;
 #ifndef PC_ASAN
-        if (__builtin_expect(n <= PC_INLINE_COPY && (n & 15) == 0, 1)) {
+        if (__builtin_expect(n <= PC_RESTORE_UP16 && (n & 15) == 0, 1)) {
             copy_up16((char *)f->sp + PC_REGS, f->copy + PC_REGS, n - PC_REGS);
             return f->copy;
         }
