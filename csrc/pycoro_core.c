@@ -47,35 +47,26 @@ _Static_assert(offsetof(pc_regs_arm64, x19) == 0x40, "arm64 x19");
 _Static_assert(offsetof(pc_regs_arm64, x28) == 0x88, "arm64 x28");
 _Static_assert(offsetof(pc_regs_arm64, fp) == 0x90, "arm64 fp");
 _Static_assert(offsetof(pc_regs_arm64, lr) == 0x98, "arm64 lr");
-/* The fields the x86-64 fast paths use (switch_abi.h). */
-_Static_assert(offsetof(pc_thread, current) == PC_T_CURRENT, "pc_thread.current");
-_Static_assert(offsetof(pc_thread, target) == PC_T_TARGET, "pc_thread.target");
-_Static_assert(offsetof(pc_thread, fpenv) == PC_T_FPENV, "pc_thread.fpenv");
-_Static_assert(offsetof(pc_fiber, stack_start) == PC_F_STACK_START, "pc_fiber.stack_start");
-_Static_assert(offsetof(pc_fiber, stack_stop) == PC_F_STACK_STOP, "pc_fiber.stack_stop");
-_Static_assert(offsetof(pc_fiber, copy) == PC_F_COPY, "pc_fiber.copy");
-_Static_assert(offsetof(pc_fiber, saved) == PC_F_SAVED, "pc_fiber.saved");
-_Static_assert(offsetof(pc_fiber, cap) == PC_F_CAP, "pc_fiber.cap");
-_Static_assert(offsetof(pc_fiber, prev) == PC_F_PREV, "pc_fiber.prev");
-_Static_assert(offsetof(pc_fiber, sp) == PC_F_SP, "pc_fiber.sp");
-_Static_assert(offsetof(pc_fiber, state) == PC_F_STATE, "pc_fiber.state");
-_Static_assert(offsetof(pc_fiber, flags) == PC_F_FLAGS, "pc_fiber.flags");
-_Static_assert(offsetof(pc_fiber, fpenv) == PC_F_FPENV, "pc_fiber.fpenv");
-_Static_assert(sizeof(pc_state) == 4 && PC_RUNNING == PC_STATE_RUNNING
-               && PC_SUSPENDED == PC_STATE_SUSPENDED, "pc_state as the asm reads it");
-_Static_assert(PC_FIBER_SHARE_FPENV == PC_SHARE_FPENV_FLAG, "PC_FIBER_SHARE_FPENV");
 
-/* What pc__switch_save tells the arch switch to do next (returned in two
- * registers: rax/rdx on x86-64, x0/x1 on arm64). */
+/* The register block of this architecture (arch/switch_*.S). */
+#if defined(__x86_64__)
+#  define PC_REGS PC_X86_64_FRAME_SIZE
+#else
+#  define PC_REGS PC_ARM64_FRAME_SIZE
+#endif
+
+/* What pc__switch_save tells the arch switch (returned in two registers:
+ * rax/rdx on x86-64, x0/x1 on arm64): where to store the leaving fiber's
+ * registers (NULL: the switch failed, nothing changed), and the stack
+ * pointer to go on at. */
 typedef struct pc_resume {
+    void *regs_to;
     void *sp;
-    uintptr_t kind;
 } pc_resume;
 
-PC_HIDDEN pc_resume pc__switch_save(pc_thread *t, char *sp);
-PC_HIDDEN void pc__switch_restore(pc_thread *t);
-PC_HIDDEN __attribute__((noreturn)) void pc__fiber_main(pc_thread *t);
-PC_HIDDEN __attribute__((noreturn)) void pc__fiber_returned(void);
+PC_HIDDEN pc_resume pc__switch_save(pc_thread *t, char *block);
+PC_HIDDEN void *pc__switch_restore(pc_thread *t);
+static __attribute__((noreturn, noinline)) void fiber_main(pc_thread *t);
 
 static __attribute__((noreturn)) void pc_fatal(const char *msg)
 {
@@ -105,11 +96,8 @@ static inline uint64_t fpenv_read(void)
     __asm__ volatile("fnstcw %0" : "=m"(cw));
     return mxcsr | (uint64_t)cw << 32;
 }
-_Static_assert(PC_FPENV_MASK == PC_FPENV_MASK_X86_64, "the mask the asm fast paths use");
-/* Rare (a fiber changed its environment): out of line, and called by the
- * x86-64 fast paths too. */
-PC_HIDDEN void pc__fpenv_write(uint64_t now, uint64_t want);
-void pc__fpenv_write(uint64_t now, uint64_t want)
+/* Rare (a fiber changed its environment): out of line. */
+static __attribute__((noinline)) void fpenv_write(uint64_t now, uint64_t want)
 {
     if ((uint32_t)(now ^ want) & PC_MXCSR_CONTROL) {
         uint32_t mxcsr = ((uint32_t)want & PC_MXCSR_CONTROL) | ((uint32_t)now & ~PC_MXCSR_CONTROL);
@@ -128,7 +116,7 @@ static inline uint64_t fpenv_read(void)
     __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
     return fpcr;
 }
-static __attribute__((noinline)) void pc__fpenv_write(uint64_t now, uint64_t want)
+static __attribute__((noinline)) void fpenv_write(uint64_t now, uint64_t want)
 {
     (void)now;
     __asm__ volatile("msr fpcr, %0" : : "r"(want));
@@ -151,7 +139,7 @@ static inline __attribute__((always_inline)) void fpenv_switch(pc_thread *t, pc_
     if (fresh && want == &tgt->fpenv)
         *want = now;                   /* a new fiber starts with its starter's */
     else if (__builtin_expect((now ^ *want) & PC_FPENV_MASK, 0))
-        pc__fpenv_write(now, *want);
+        fpenv_write(now, *want);
 }
 
 void pc_thread_init(pc_thread *t, pc_fiber *main, const pc_allocator *alloc)
@@ -219,23 +207,34 @@ static PC_NO_ASAN void copy_bytes(char *dst, const char *src, size_t n)
 }
 
 /* Copy in 16-byte moves, lowest address first.  Two uses:
- *  - saving a small slice (a C fiber's is often 100-200 bytes) inline: no
- *    call and no size dispatch, and the fast paths stay frameless;
+ *  - saving a slice of up to PC_SMALL_COPY bytes (a C fiber's is often
+ *    100-200 bytes) inline: no call and no size dispatch, and the fast
+ *    paths stay frameless (a Python fiber's 500-600 bytes go to memcpy,
+ *    which copies them in fewer instructions: its stores are not read back
+ *    at once, unlike a restore's);
  *  - restoring: the resumed fiber reads its slice bottom-up right away (the
- *    switch pops its register block, then returns through its frames), and
+ *    switch loads its registers, then returns through its frames), and
  *    those loads are served best from stores made in that order, early.
  *    memcpy stores the lowest bytes last (glibc's copy of a few hundred
  *    bytes writes its first vectors after its loop): restoring a Python
  *    fiber's 576 bytes that way measured 100 ns per round trip, this way
  *    84 (callgrind counts barely differ: it is store-to-load forwarding).
- * n is a multiple of 16 (the callers check).  Never used under ASan. */
-static inline void copy_up16(char *dst, const char *src, size_t n)
+ * One 16-byte move an iteration: the wider loops compilers make of this
+ * (with their remainder) measured more instructions per switch for the
+ * slices copied here, not fewer.  n is a multiple of 16 (the callers
+ * check).  Never used under ASan. */
+#define PC_SMALL_COPY 256
+#define PC_RESTORE_UP16 1024
+static inline __attribute__((always_inline)) void copy16(char *dst, const char *src)
 {
-    for (size_t i = 0; i < n; i += 16) {
-        char chunk[16];
-        __builtin_memcpy(chunk, src + i, 16);
-        __builtin_memcpy(dst + i, chunk, 16);
-    }
+    char a[16];
+    __builtin_memcpy(a, src, 16);
+    __builtin_memcpy(dst, a, 16);
+}
+static inline __attribute__((always_inline)) void copy_up16(char *dst, const char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i += 16)
+        copy16(dst + i, src + i);
 }
 
 /* Copy f's bytes up to `stop` to its heap buffer, growing it: the part of
@@ -268,6 +267,17 @@ static inline int save_up_to(pc_fiber *f, char *stop, int must)
     if (need <= (intptr_t)f->saved)
         return 0;
     return save_more(f, (size_t)need, must);
+}
+
+/* The running fiber's own bytes up to `stop`, its whole register block
+ * included: the arch switch stores the registers straight into the front
+ * of the buffer (they are not on the stack yet: pc__switch_save runs
+ * first), so only the bytes above the block are copied here. */
+static int save_own(pc_fiber *cur, char *stop)
+{
+    size_t need = (size_t)(stop - cur->stack_start);
+    cur->saved = PC_REGS;                     /* the block: the asm's to store */
+    return save_more(cur, need < PC_REGS ? PC_REGS : need, 0);
 }
 
 #ifdef PC_ASAN
@@ -317,13 +327,14 @@ static char *new_fiber_stop(pc_thread *t, char *sp)
     return stop;
 }
 
-/* Called by the arch switch on the outgoing stack, after it pushed the
- * callee-saved registers at `sp`.  Saves what the target will overwrite and
- * updates the bookkeeping.  Nothing after this point can fail. */
-static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, char *sp)
+/* Called by the arch switch on the outgoing stack, with room for the
+ * registers reserved at `block` (not stored yet).  Saves what the target
+ * will overwrite and updates the bookkeeping.  Nothing after this point can
+ * fail. */
+static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, char *block)
 {
     pc_fiber *cur = t->current, *tgt = t->target;
-    pc_resume r = { NULL, PC_RESUME_FAIL };
+    pc_resume r = { NULL, NULL };
     int dying = cur->state == PC_DYING;
     int fresh = tgt->state == PC_NEW;
     char *stop;
@@ -332,8 +343,8 @@ static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, cha
         /* The thread's first switch always starts a fiber: it sets the
          * base.  A stop fixed by pc_fiber_prepare_exit is kept. */
         if (!t->base)
-            t->base = sp;
-        stop = tgt->stack_stop ? tgt->stack_stop : new_fiber_stop(t, sp);
+            t->base = block;
+        stop = tgt->stack_stop ? tgt->stack_stop : new_fiber_stop(t, block);
         tgt->stack_stop = stop;
     } else {
         stop = tgt->stack_stop;
@@ -343,8 +354,11 @@ static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, cha
     if (__builtin_expect(dying, 0)) {
         owner = cur->prev;       /* a finished fiber's bytes are garbage */
     } else {
-        cur->sp = sp;
-        cur->stack_start = sp;
+        cur->sp = block;
+        cur->stack_start = block;
+        /* Our own bytes first (then the loop below finds them saved). */
+        if (stop > block && save_own(cur, cur->stack_stop < stop ? cur->stack_stop : stop))
+            goto fail;
     }
     /* Save what lies below `stop`: whole slices of the fibers entirely
      * below it, then the part of the one that straddles it. */
@@ -361,20 +375,22 @@ static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, cha
         owner = owner->prev;
     tgt->prev = owner;
 
+    r.regs_to = block;
     if (__builtin_expect(dying, 0)) {
         cur->state = PC_DEAD;
         cur->prev = NULL;
         cur->stack_start = NULL;
     } else {
         cur->state = PC_SUSPENDED;
+        if (cur->saved)
+            r.regs_to = cur->copy;   /* the block is among the saved bytes */
     }
     t->current = tgt;
     tgt->state = PC_RUNNING;
 #ifdef PC_ASAN
-    asan_forget_stale_frames(sp, tgt, fresh);
+    asan_forget_stale_frames(block, tgt, fresh);
 #endif
-    r.sp = fresh ? stop : tgt->sp;
-    r.kind = fresh ? PC_RESUME_NEW : tgt->saved ? PC_RESUME_OLD : PC_RESUME_LIVE;
+    r.sp = fresh ? stop : tgt->sp;   /* a new fiber: pc__switch_restore starts it */
     fpenv_switch(t, cur, tgt, fresh);
     return r;
 
@@ -387,67 +403,73 @@ fail:
     return r;
 }
 
-/* The end of a fast switch (below): cur's bytes are where they must be. */
+/* The end of a fast switch (below): cur's bytes are where they must be,
+ * its registers go to `regs_to`. */
 static inline __attribute__((always_inline)) pc_resume switch_fast_finish(pc_thread *t, pc_fiber *cur,
-                                                                          pc_fiber *tgt, char *sp)
+                                                                          pc_fiber *tgt, char *block,
+                                                                          void *regs_to)
 {
-    cur->sp = sp;
-    cur->stack_start = sp;
+    cur->sp = block;
+    cur->stack_start = block;
     cur->state = PC_SUSPENDED;
     t->current = tgt;
     tgt->state = PC_RUNNING;
     fpenv_switch(t, cur, tgt, 0);
-    pc_resume r = { tgt->sp, tgt->saved ? PC_RESUME_OLD : PC_RESUME_LIVE };
+    pc_resume r = { regs_to, tgt->sp };
     return r;
 }
 
 /* The up switch (below) for a slice too large to copy inline. */
-static __attribute__((noinline)) pc_resume switch_up_memcpy(pc_thread *t, char *sp, size_t need)
+static __attribute__((noinline)) pc_resume switch_up_memcpy(pc_thread *t, char *block, size_t need)
 {
     pc_fiber *cur = t->current;
-    memcpy(cur->copy, sp, need);
+    memcpy(cur->copy + PC_REGS, block + PC_REGS, need - PC_REGS);
     cur->saved = need;
-    return switch_fast_finish(t, cur, t->target, sp);
+    return switch_fast_finish(t, cur, t->target, block, cur->copy);
 }
 
-/* The two common switches without the general path's loops (x86-64 runs
- * the same two in its .S file first, up only for slices of at most
- * PC_SMALL_COPY bytes; keep them in step):
+/* The two common switches without the general path's loops (on every
+ * architecture: the arch switch only stores registers, calls this, and
+ * loads registers):
  *  down: resume a suspended fiber whose slice lies entirely below the
- *        current sp (a fiber resumed by its starter, a hub resuming a
- *        task): nothing to save;
+ *        current block (a fiber resumed by its starter, a hub resuming a
+ *        task): nothing to save, our registers go into our block;
  *  up:   resume the next fiber up the stack (a fiber switching back to its
  *        starter) when our slice fits the buffer we already have: save all
  *        of our slice, nothing else (no fiber in between has unsaved bytes,
- *        I1), and the target's place in the chain does not change.
+ *        I1), and the target's place in the chain does not change.  Our
+ *        registers go straight into the front of the buffer and the bytes
+ *        above the block are copied after them: the registers never make a
+ *        round trip through the stack.  (Our slice always holds the whole
+ *        block: the return address above it is ours.)
  * Everything else takes the general path.  Frameless: the slow parts are
  * reached by tail calls. */
-pc_resume pc__switch_save(pc_thread *t, char *sp)
+pc_resume pc__switch_save(pc_thread *t, char *block)
 {
     pc_fiber *cur = t->current, *tgt = t->target;
     char *stop = tgt->stack_stop;
 #ifdef PC_ASAN
-    return switch_save_general(t, sp);
+    return switch_save_general(t, block);
 #endif
     if (__builtin_expect(cur->state != PC_RUNNING || tgt->state != PC_SUSPENDED, 0))
-        return switch_save_general(t, sp);
-    if (stop <= sp && cur->stack_stop >= stop) {
+        return switch_save_general(t, block);
+    if (stop <= block && cur->stack_stop >= stop) {
         /* I1: the chain from the target skips fibers that end below its
          * stop (none has unsaved bytes: they are below sp). */
         pc_fiber *owner = cur;
         while (owner && owner->stack_stop <= stop)
             owner = owner->prev;
         tgt->prev = owner;
-    } else if (cur->prev == tgt && (size_t)(cur->stack_stop - sp) <= cur->cap) {
-        size_t need = (size_t)(cur->stack_stop - sp);
-        if (need > PC_SMALL_COPY || (need & 15))
-            return switch_up_memcpy(t, sp, need);
-        copy_up16(cur->copy, sp, need);
-        cur->saved = need;
-    } else {
-        return switch_save_general(t, sp);
+        return switch_fast_finish(t, cur, tgt, block, block);
     }
-    return switch_fast_finish(t, cur, tgt, sp);
+    size_t need = (size_t)(cur->stack_stop - block);
+    if (cur->prev != tgt || need > cur->cap)
+        return switch_save_general(t, block);
+    if (need > PC_SMALL_COPY || (need & 15))
+        return switch_up_memcpy(t, block, need);
+    copy_up16(cur->copy + PC_REGS, block + PC_REGS, need - PC_REGS);
+    cur->saved = need;
+    return switch_fast_finish(t, cur, tgt, block, cur->copy);
 }
 
 /* Restoring more than PC_RESTORE_UP16 bytes (a fiber suspended in C code
@@ -456,35 +478,56 @@ pc_resume pc__switch_save(pc_thread *t, char *sp)
  * bytes in order.  Out of line: a frame in pc__switch_restore itself (for
  * the memcpy call) measured 8 ns more per Python round trip. */
 #define PC_RESTORE_BOTTOM 512
-static __attribute__((noinline, cold)) PC_NO_ASAN void restore_large(pc_fiber *f, size_t n)
+static __attribute__((noinline, cold)) PC_NO_ASAN void *restore_large(pc_fiber *f, size_t n)
 {
+    char *block = f->sp;
 #ifndef PC_ASAN
     if ((n & 15) == 0) {
-        memcpy(f->stack_start + PC_RESTORE_BOTTOM, f->copy + PC_RESTORE_BOTTOM,
-               n - PC_RESTORE_BOTTOM);
-        copy_up16(f->stack_start, f->copy, PC_RESTORE_BOTTOM);
-        return;
+        memcpy(block + PC_RESTORE_BOTTOM, f->copy + PC_RESTORE_BOTTOM, n - PC_RESTORE_BOTTOM);
+        copy_up16(block + PC_REGS, f->copy + PC_REGS, PC_RESTORE_BOTTOM - PC_REGS);
+        return f->copy;
     }
 #endif
-    copy_bytes(f->stack_start, f->copy, n);
+    copy_bytes(block + PC_REGS, f->copy + PC_REGS, n - PC_REGS);
+    return f->copy;
 }
 
-/* Called by the arch switch with sp already at the target's saved sp: put
- * the target's saved bytes back above it.  Frameless (see restore_large). */
-PC_NO_ASAN void pc__switch_restore(pc_thread *t)
+/* A resumed fiber whose saved bytes end inside its register block (a
+ * suspended fiber's bytes are saved lazily, only as far as the fiber that
+ * overwrote them needed): all back onto the stack, registers from there. */
+static __attribute__((noinline, cold)) PC_NO_ASAN void *restore_partial(pc_fiber *f, size_t n)
+{
+    copy_bytes(f->sp, f->copy, n);
+    return f->sp;
+}
+
+/* Called by the arch switch with sp already at the target's block (or a
+ * new fiber's stack_stop): put the target's saved bytes back above it, and
+ * tell where its registers are.  When its whole block is among the saved
+ * bytes, they are read from the buffer and only the bytes above the block
+ * are copied back; else they are on the stack.  A new fiber (no sp yet)
+ * starts here.  Frameless (see restore_large). */
+PC_NO_ASAN void *pc__switch_restore(pc_thread *t)
 {
     pc_fiber *f = t->current;
     size_t n = f->saved;
-    if (!n)
-        return;
-    f->saved = 0;
+    if (__builtin_expect(n >= PC_REGS, 1)) {
+        f->saved = 0;
 #ifndef PC_ASAN
-    if (__builtin_expect(n <= PC_RESTORE_UP16 && (n & 15) == 0, 1)) {
-        copy_up16(f->stack_start, f->copy, n);
-        return;
-    }
+        if (__builtin_expect(n <= PC_RESTORE_UP16 && (n & 15) == 0, 1)) {
+            copy_up16((char *)f->sp + PC_REGS, f->copy + PC_REGS, n - PC_REGS);
+            return f->copy;
+        }
 #endif
-    restore_large(f, n);
+        return restore_large(f, n);
+    }
+    if (__builtin_expect(!f->sp, 0))
+        fiber_main(t);
+    if (n) {
+        f->saved = 0;
+        return restore_partial(f, n);
+    }
+    return f->sp;
 }
 
 int pc_fiber_prepare_exit(pc_fiber *tgt)
@@ -513,8 +556,9 @@ fail:
     return PC_ENOMEM;
 }
 
-/* First frame of every fiber.  Its return address is the guard. */
-void pc__fiber_main(pc_thread *t)
+/* First frame of every fiber (called by pc__switch_restore on the new
+ * fiber's stack): it never returns. */
+static void fiber_main(pc_thread *t)
 {
     pc_fiber *self = t->current;
     pc_fiber *next = self->entry(self, self->arg);
@@ -528,10 +572,5 @@ void pc__fiber_main(pc_thread *t)
     t->target = next;
     pc__switch_asm(t);
     pc_fatal("a finished fiber was resumed");
-}
-
-void pc__fiber_returned(void)
-{
-    pc_fatal("returned off the end of a fiber's first frame");
 }
 

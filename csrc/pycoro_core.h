@@ -38,11 +38,13 @@
  *      that sp is more than PC_NEST_LIMIT below it, so that a long chain of
  *      fibers each starting the next cannot overflow the C stack.
  *
- * Registers: the arch switch (arch/switch_*.S) pushes the callee-saved
- * registers onto the outgoing stack, so they are saved and restored with
- * the stack bytes; `sp` points at that block (layout: pc_regs_* below).
- * On x86-64 the two common switches (see pc__switch_save) run entirely in
- * the .S file, which reads the fields listed in arch/switch_abi.h.
+ * Registers: the arch switch (arch/switch_*.S) reserves a block for the
+ * callee-saved registers on the outgoing stack, at `sp` (layout: pc_regs_*
+ * below), and stores them where pc__switch_save says: into that block, or
+ * straight into the front of the fiber's save buffer when its slice is
+ * saved there at once.  Either way they are saved and restored with the
+ * stack bytes.  The .S files are mechanism only; every decision, the fast
+ * paths included, is in pycoro_core.c, the same C on every architecture.
  *
  * Floating-point environment (x86-64: MXCSR's control bits and the x87
  * control word; ARM64: FPCR): each fiber has its own, like the registers:
@@ -96,8 +98,8 @@ typedef struct pc_fiber pc_fiber;
 typedef struct pc_thread pc_thread;
 
 /* A fiber's body.  It returns the fiber to switch to when it is finished
- * (a live fiber of the same thread).  Falling off the end of the fiber's
- * stack instead aborts loudly (guard return address). */
+ * (a live fiber of the same thread); returning NULL or a fiber that cannot
+ * be resumed aborts loudly. */
 typedef pc_fiber *(*pc_entry_fn)(pc_fiber *self, void *arg);
 
 struct pc_fiber {
@@ -162,7 +164,7 @@ __attribute__((visibility("hidden"))) int pc__switch_asm(pc_thread *t);
  * (the running fiber is the one finishing): do every save the finished
  * fiber's final switch to `target` needs, so that switch allocates nothing.
  * PC_OK, or PC_ENOMEM with nothing changed (the entry can still free
- * memory or pick another target).  pc__fiber_main calls it again (a no-op
+ * memory or pick another target).  fiber_main (pycoro_core.c) calls it again (a no-op
  * then) and aborts on failure if the entry did not. */
 int pc_fiber_prepare_exit(pc_fiber *target);
 
