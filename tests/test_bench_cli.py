@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from pycoro.bench import cli as bench_cli
-from pycoro.bench import compare, runner, stats
+from pycoro.bench import compare, rows_multihub, runner, stats
 from pycoro.bench import report as report_mod
 from tests.platform_support import needs_subprocess
 
@@ -24,8 +24,10 @@ IDS = ["roundtrip", "create_run_free", "suspended_100k", "rss_depth5", "rss_dept
        "rss_depth50", "switch_reentry",
        "live_flat", "live_1m", "core_switch", "gevent_sleep0", "gevent_spawn_join", "gevent_echo",
        "net_echo_64_asyncio", "net_echo_64_gevent", "net_echo_64_uvloop", "net_echo_64_trio",
-       "net_echo_4k_asyncio", "net_echo_4k_gevent", "net_echo_4k_uvloop", "net_echo_4k_trio", "net_idle"]
-STATUSES = {"pass", "fail", "error", "skipped", "no baseline", "inconclusive"}
+       "net_echo_4k_asyncio", "net_echo_4k_gevent", "net_echo_4k_uvloop", "net_echo_4k_trio", "net_idle",
+       "mh_fanout", "mh_fanout_threads", "mh_fanout_pool", "mh_pingpong_queue",
+       "mh_pingpong_asyncio", "mh_stream_queue", "mh_stream_asyncio", "ft_switch_threads"]
+STATUSES = {"pass", "fail", "error", "skipped", "no baseline", "inconclusive", "measured", "n/a"}
 
 
 
@@ -96,13 +98,18 @@ def test_quick_json_has_every_measure(tmp_path):
                     or m["id"].startswith("net_echo_")), m
             assert m["error"], m
             continue
+        if m["status"] == "n/a":
+            # only the free-threaded row, on a GIL build
+            assert m["id"] == "ft_switch_threads" and "free-threaded" in m["error"], m
+            assert not rows_multihub.free_threaded()
+            continue
         assert isinstance(m["subject"], (int, float)), m
         # tiny sizes: an RSS delta may round to whole pages, even to 0
         assert m["subject"] >= 0 if m["unit"] in ("B", "MiB") else m["subject"] > 0, m
         judged = m["samples"]["judged"]
         if m["status"] != "no baseline":
             assert m["value"] == pytest.approx(statistics.median(judged)), m
-        if m["kind"] == "ratio" and have_greenlet and m["baseline"]:
+        if m["kind"] == "ratio" and (have_greenlet or m["id"].startswith("mh_")) and m["baseline"]:
             # the judged replicates: the per-round ratios of the rounds whose
             # baseline process is in the baseline's better mode
             s, b = m["samples"]["subject"], m["samples"]["baseline"]
@@ -337,3 +344,96 @@ def test_compare_reads_the_first_schema():
     row = {"id": "x", "title": "x", "kind": "ratio", "unit": "ns", "value": 0.5,
            "detail": {"subject_samples": [1.0, 2.0], "baseline_samples": [4.0, 4.0]}}
     assert compare.replicates(row) == [0.25, 0.5]
+
+
+# ---- the multi-hub rows' verdicts, on synthetic worker results -------------
+
+def _mh_ctx():
+    from pycoro.bench.sizes import Progress, Sizes
+    return runner.Ctx(None, None, Sizes(True), Progress(0, enabled=False))
+
+
+def _mh_measures(monkeypatch, ft):
+    from pycoro.bench.sizes import Sizes
+    monkeypatch.setattr(rows_multihub, "free_threaded", lambda: ft)
+    return {m.id: m for m in rows_multihub.measures(Sizes(True))}
+
+
+def _fake_fanout(seconds):
+    def run_worker(cmd, config, **kw):
+        assert cmd == "mh_fanout"
+        return {"s": seconds[config]}
+    return run_worker
+
+
+FANOUT_HALF = {"hubs1": 2.0, "hubs2": 1.0, "threads": 2.1, "processes": 1.1, "serial": 2.0}
+FANOUT_GIL = {"hubs1": 2.0, "hubs2": 2.2, "threads": 2.1, "processes": 1.1, "serial": 2.0}
+
+
+def test_fanout_is_judged_only_when_free_threaded(monkeypatch):
+    monkeypatch.setattr(rows_multihub, "run_worker", _fake_fanout(FANOUT_GIL))
+    # GIL build: 2 hubs slower than 1 is shown, not a FAIL
+    ms = _mh_measures(monkeypatch, False)
+    assert ms["mh_fanout"].target is None
+    row = runner.run_measure(ms["mh_fanout"], _mh_ctx())
+    assert row["status"] == "measured" and row["value"] == pytest.approx(1.1)
+    assert "GIL build" in row["note"] and row["error"] is None
+    # free-threaded: the same samples miss the 1.7x target ...
+    ms = _mh_measures(monkeypatch, True)
+    assert ms["mh_fanout"].target == pytest.approx(1 / 1.7)
+    row = runner.run_measure(ms["mh_fanout"], _mh_ctx())
+    assert row["status"] == "fail" and "note" not in row
+    # ... and 2x meets it; the thread and process pools are shown beside it
+    monkeypatch.setattr(rows_multihub, "run_worker", _fake_fanout(FANOUT_HALF))
+    ctx = _mh_ctx()
+    row = runner.run_measure(ms["mh_fanout"], ctx)
+    assert row["status"] == "pass" and row["value"] == pytest.approx(0.5)
+    assert row["detail"]["speedup_hubs2_over_hubs1"] == pytest.approx(2.0)
+    threads = runner.run_measure(ms["mh_fanout_threads"], ctx)
+    pool = runner.run_measure(ms["mh_fanout_pool"], ctx)
+    assert threads["status"] == pool["status"] == "measured"
+    assert threads["value"] == pytest.approx(1 / 2.1) and pool["value"] == pytest.approx(1 / 1.1)
+    # one set of processes serves the three rows
+    assert len(ctx._fanout["hubs2"]) == ctx.sizes.mh_repeat
+
+
+def test_cross_hub_rows_must_beat_both_baselines(monkeypatch):
+    ns = {"pycoro": 20_000.0, "queue": 30_000.0, "asyncio": 15_000.0}
+    monkeypatch.setattr(rows_multihub, "run_worker",
+                        lambda cmd, config, n: {"ns": ns[config]})
+    ms = _mh_measures(monkeypatch, False)
+    ctx = _mh_ctx()
+    assert runner.run_measure(ms["mh_pingpong_queue"], ctx)["status"] == "pass"
+    row = runner.run_measure(ms["mh_pingpong_asyncio"], ctx)
+    assert row["status"] == "fail" and row["value"] == pytest.approx(20 / 15)
+    assert runner.run_measure(ms["mh_stream_queue"], ctx)["status"] == "pass"
+
+
+def _fake_switch(values, greenlet_error=None):
+    def run_worker(cmd, impl_name, n, repeat):
+        assert cmd == "mh_switch_threads"
+        if impl_name == "greenlet" and greenlet_error:
+            raise RuntimeError(greenlet_error)
+        v = values[impl_name]
+        return {"value": v, "one_ns": 100.0, "two_ns": 100.0 * v, "version": "x"}
+    return run_worker
+
+
+def test_switch_threads_row_needs_a_free_threaded_build(monkeypatch):
+    monkeypatch.setattr(rows_multihub, "run_worker", _fake_switch({"pycoro": 0.5, "greenlet": 0.5}))
+    ms = _mh_measures(monkeypatch, False)
+    row = runner.run_measure(ms["ft_switch_threads"], _mh_ctx())
+    # not applicable, not skipped: the bench lane rejects skipped rows only
+    assert row["status"] == "n/a" and "free-threaded" in row["error"]
+    ms = _mh_measures(monkeypatch, True)
+    row = runner.run_measure(ms["ft_switch_threads"], _mh_ctx())
+    assert row["status"] == "pass" and row["baseline"] == pytest.approx(0.5)
+    monkeypatch.setattr(rows_multihub, "run_worker", _fake_switch({"pycoro": 0.9, "greenlet": 0.5}))
+    row = runner.run_measure(ms["ft_switch_threads"], _mh_ctx())
+    assert row["status"] == "fail" and row["baseline"] == pytest.approx(0.5)
+    # greenlet that does not run on this build is said in the row, pycoro still judged
+    monkeypatch.setattr(rows_multihub, "run_worker",
+                        _fake_switch({"pycoro": 0.52}, greenlet_error="no module greenlet"))
+    row = runner.run_measure(ms["ft_switch_threads"], _mh_ctx())
+    assert row["status"] == "pass" and row["baseline"] is None
+    assert "greenlet did not run" in row["note"] and "no module greenlet" in row["note"]

@@ -87,6 +87,8 @@ def _notes(report):
     for r in report["measures"]:
         if r["error"]:
             out.append("%s: %s: %s" % (r["id"], r["status"], r["error"]))
+        if r.get("note"):
+            out.append("%s: %s" % (r["id"], r["note"]))
         if r.get("noise") is not None and r["noise"] >= stats.NOISY and r["status"] != "error":
             out.append("%s: noisy: the std dev of its %d replicates is %.0f%% of their mean"
                        % (r["id"], len(r["samples"].get("judged", [])), 100 * r["noise"]))

@@ -2,9 +2,9 @@
 RSS at depths 5/20/50, C re-entry, live-fiber flatness, raw C core) and the
 table of every row with its target.  Each row function returns its
 replicates for runner.assess.  May call: runner, stats, workloads,
-rows_net (the gevent and net rows).
+rows_net (the gevent and net rows), rows_multihub (the multi-hub rows).
 """
-from . import rows_net, stats
+from . import rows_multihub, rows_net, stats
 from . import workloads as work
 from .runner import Measure, process_median, run_worker
 
@@ -162,4 +162,4 @@ def measures(sizes):
                 m_live_many),
         Measure("core_switch", "raw C core switch, no Python (cffi)", "ns", 10.0, "value",
                 z.core_procs, m_core),
-    ] + rows_net.measures(z)
+    ] + rows_net.measures(z) + rows_multihub.measures(z)

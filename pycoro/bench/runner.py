@@ -141,8 +141,13 @@ def run_measure(m, ctx):
         if "skipped" in r:
             row["status"] = "skipped"
             row["error"] = r["skipped"]
+        elif "not_applicable" in r:     # meaningless on this build (not a missing dependency)
+            row["status"] = "n/a"
+            row["error"] = r["not_applicable"]
         else:
             assess(m, r, row)
+            if r.get("note"):
+                row["note"] = r["note"]
     except Exception as e:
         row["status"] = "error"
         row["error"] = "%s: %s" % (type(e).__name__, e)

@@ -58,6 +58,13 @@ class Sizes:
         # pycoro.net loopback echo against other servers (fresh processes, C load generator)
         self.net_requests = self.n(20_000 if q else 100_000, minimum=200)
         self.net_repeat = rep(3 if q else 7)
+        # multi-hub rows (rows_multihub.py): fresh processes per configuration
+        self.mh_repeat = rep(3 if q else 7)
+        self.mh_tasks = 100
+        self.mh_work = self.n(6_000 if q else 60_000)     # loop iterations per fan-out task
+        self.mh_round_trips = self.n(2_000 if q else 20_000)
+        self.mh_items = self.n(10_000 if q else 100_000)
+        self.ft_switches = self.n(20_000 if q else 200_000)
         self.net_idle = self.n(2_000 if q else 10_000, minimum=50)
 
     def n(self, base, minimum=10):

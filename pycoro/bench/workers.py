@@ -7,8 +7,9 @@ too) and one process's stack placement (greenlet is bimodal from process to
 process) from counting for or against the other.
 
 Owns: the memory and live-fiber workers and the dispatch to the timing
-workloads, the raw core (core.py) and gevent (gevent_work.py).
-May call: workloads, core, gevent_work.
+workloads, the raw core (core.py), gevent (gevent_work.py) and the
+multi-hub rows (multihub_work.py).
+May call: workloads, core, gevent_work, multihub_work.
 """
 import gc
 import json
@@ -128,6 +129,9 @@ def _worker(cmd):
     if cmd == "core":
         from . import core
         return core.work_core
+    if cmd.startswith("mh_"):
+        from . import multihub_work
+        return multihub_work.WORKERS[cmd]
     if cmd.startswith("gevent_"):
         from . import gevent_work
         return gevent_work.WORKERS[cmd]
