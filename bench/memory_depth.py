@@ -5,9 +5,10 @@ Python depths 5, 20 and 50 (docs/memory.md explains the method).
 
 Every (implementation, depth, repeat) runs in a fresh interpreter
 (`python bench/memory_depth.py --child IMPL DEPTH N`), so the heap one run
-leaves behind never counts against another, and pycoro is never imported in
-greenlet's process (its data-stack chunk cache would serve greenlet too).
-The child uses the bench's own workload (pycoro._bench_work.fiber_at_depth:
+leaves behind never counts against another, and greenlet's process never makes
+a pycoro fiber (pycoro's data-stack chunk cache, filled by its fibers, would serve
+greenlet too; the package itself is imported, for the workload).
+The child uses the bench's own workload (pycoro.bench.workloads.fiber_at_depth:
 a closure `run` that calls `_descend` depth-2 times and suspends in a bound
 `switch()`), so the numbers are the ones `python -m pycoro bench` reports.
 
@@ -95,8 +96,10 @@ def _frame_bytes(frame):
 
 def child(impl_name, depth, n):
     sys.path.insert(0, os.path.dirname(HERE))
-    from pycoro import _bench_work as work    # no pycoro import for greenlet: this
-    impl = work.load_impl(impl_name)          # module imports it only in load_impl
+    # The package's __init__ loads the extension, but greenlet's process never
+    # makes a fiber of ours, so pycoro's chunk cache stays empty there.
+    from pycoro.bench import workloads as work
+    impl = work.load_impl(impl_name)
     warm = [work.fiber_at_depth(impl, depth, loop=False) for _ in range(256)]
     for f in warm:
         f.switch()
