@@ -151,8 +151,15 @@ step "build the cffi core module for aarch64 (tests/core/ffi_build.py)"
 export PYCORO_TEST_SCALE=${PYCORO_TEST_SCALE:-0.1} PYCORO_EMULATED=qemu-aarch64
 export PYTHONPATH=$PROJ
 step "pytest tests/ under qemu-aarch64 (PYCORO_TEST_SCALE=$PYCORO_TEST_SCALE)"
+# Two end-to-end tests of the bench CLI are left to the native and bench
+# lanes: they run every bench row (servers, worker processes, matplotlib) and
+# took 377 s of this lane's 953 s under qemu (2026-12-03), testing Python-level
+# report logic that is the same on every architecture.  The raw C core row,
+# the part that is arm64's own, is still run here (tests/core).
+DESELECT=(--deselect tests/test_bench_cli.py::test_quick_json_has_every_measure
+          --deselect tests/test_bench_cli.py::test_plot_writes_png)
 set +e
-timeout 2400 "$PY" -m pytest -p no:cacheprovider -rs -s -q --durations=10 tests 2>&1 | tee "$LAB/pytest.log"
+timeout 2400 "$PY" -m pytest -p no:cacheprovider -rs -s -q --durations=10 "${DESELECT[@]}" tests 2>&1 | tee "$LAB/pytest.log"
 rc=${PIPESTATUS[0]}
 set -e
 echo "==== lane: $LANE"
