@@ -41,8 +41,9 @@ class Error:
     @property
     def error(self):
         error = self._error
-        if error is None:
-            error = MemoryError().with_traceback(self._memory_tb)
+        if error is None:     # made once, on first demand: the same object after
+            error = self._error = MemoryError().with_traceback(self._memory_tb)
+            self._memory_tb = None
         return error
 
     def unwrap(self):

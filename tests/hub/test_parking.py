@@ -228,6 +228,7 @@ def test_tasks_dying_of_memory_error_do_not_hold_the_interpreters_reserve():
             ts[0].join()
         assert any(f.name == "die" for f in __import__("traceback").extract_tb(info.value.__traceback__))
         assert all(type(t.exception()) is MemoryError for t in ts[1:])
+        assert ts[1].exception() is ts[1].exception()   # one object, once asked for
 
     pycoro.run(main)
 
