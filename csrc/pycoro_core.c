@@ -317,8 +317,8 @@ static void asan_forget_stale_frames(char *sp, pc_fiber *tgt, int fresh)
 }
 #endif
 
-/* I4: where a fiber started from `sp` begins: just below the starter,
- * unless that is too deep below the thread's base. */
+/* I4: where a fiber started from `sp` begins (the top of the starter's
+ * register block), unless that is too deep below the thread's base. */
 static char *new_fiber_stop(pc_thread *t, char *sp)
 {
     char *stop = (char *)((uintptr_t)sp & ~(uintptr_t)15);
@@ -344,7 +344,9 @@ static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, cha
          * base.  A stop fixed by pc_fiber_prepare_exit is kept. */
         if (!t->base)
             t->base = block;
-        stop = tgt->stack_stop ? tgt->stack_stop : new_fiber_stop(t, block);
+        /* Just above our register block (I4): the new fiber's first frames
+         * take the block's place, our registers go to our buffer. */
+        stop = tgt->stack_stop ? tgt->stack_stop : new_fiber_stop(t, block + PC_REGS);
         tgt->stack_stop = stop;
     } else {
         stop = tgt->stack_stop;
@@ -431,9 +433,11 @@ static __attribute__((noinline)) pc_resume switch_up_memcpy(pc_thread *t, char *
 /* The two common switches without the general path's loops (on every
  * architecture: the arch switch only stores registers, calls this, and
  * loads registers):
- *  down: resume a suspended fiber whose slice lies entirely below the
+ *  down: resume a suspended fiber whose slice lies below the top of the
  *        current block (a fiber resumed by its starter, a hub resuming a
- *        task): nothing to save, our registers go into our block;
+ *        task): nothing to save, our registers go into our block, or into
+ *        our buffer when the target's slice reaches into the block (resumed
+ *        from where it was started, I4);
  *  up:   resume the next fiber up the stack (a fiber switching back to its
  *        starter) when our slice fits the buffer we already have: save all
  *        of our slice, nothing else (no fiber in between has unsaved bytes,
@@ -453,14 +457,24 @@ pc_resume pc__switch_save(pc_thread *t, char *block)
 #endif
     if (__builtin_expect(cur->state != PC_RUNNING || tgt->state != PC_SUSPENDED, 0))
         return switch_save_general(t, block);
-    if (stop <= block && cur->stack_stop >= stop) {
+    if (stop <= block + PC_REGS && cur->stack_stop >= stop) {
+        /* Our slice reaches above the target's: at most our register block
+         * is in its way (a fiber resumed from where it was started).  The
+         * registers then go to the front of our buffer, nothing is copied. */
+        void *regs_to = block;
+        if (stop > block) {
+            if (__builtin_expect(cur->cap < PC_REGS, 0))
+                return switch_save_general(t, block);
+            cur->saved = PC_REGS;
+            regs_to = cur->copy;
+        }
         /* I1: the chain from the target skips fibers that end below its
          * stop (none has unsaved bytes: they are below sp). */
         pc_fiber *owner = cur;
         while (owner && owner->stack_stop <= stop)
             owner = owner->prev;
         tgt->prev = owner;
-        return switch_fast_finish(t, cur, tgt, block, block);
+        return switch_fast_finish(t, cur, tgt, block, regs_to);
     }
     size_t need = (size_t)(cur->stack_stop - block);
     if (cur->prev != tgt || need > cur->cap)

@@ -12,7 +12,7 @@
  *   +---------------------------+  main.stack_stop = UINTPTR_MAX (never reached)
  *   | main fiber's frames       |
  *   |   ...                     |
- *   +---------------------------+  A.stack_stop  (sp of the fiber that started A)
+ *   +---------------------------+  A.stack_stop  (its starter's sp before the switch)
  *   | A's frames                |  A suspended: [A.stack_start, A.stack_stop)
  *   +---------------------------+  A.stack_start = B.stack_stop
  *   | B's frames (running)      |
@@ -33,10 +33,12 @@
  *      its heap copy; [stack_start + saved, stack_stop) are still on the stack
  *      (I1 guarantees nobody overwrote them).
  *  I3  The running fiber has saved == 0: its stack is live.
- *  I4  A new fiber gets stack_stop at its first switch: normally the sp of
- *      the fiber that starts it (nothing to copy), or the thread's base when
- *      that sp is more than PC_NEST_LIMIT below it, so that a long chain of
- *      fibers each starting the next cannot overflow the C stack.
+ *  I4  A new fiber gets stack_stop at its first switch: normally the top of
+ *      the register block of the fiber that starts it (the starter saves
+ *      just that block, its registers going straight to its buffer, as
+ *      greenlet's starter saves its switch frames), or the thread's base
+ *      when that is more than PC_NEST_LIMIT below it, so that a long chain
+ *      of fibers each starting the next cannot overflow the C stack.
  *
  * Registers: the arch switch (arch/switch_*.S) reserves a block for the
  * callee-saved registers on the outgoing stack, at `sp` (layout: pc_regs_*

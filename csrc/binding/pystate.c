@@ -718,7 +718,7 @@ void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *p
 #endif
 #if PYC_PY312 && !PYC_PY314
     /* The C count must follow the real C stack.  A new fiber's stack begins
-     * just below the sp of the fiber that starts it (so it inherits that
+     * at the sp (before the switch) of the fiber that starts it (so it inherits that
      * fiber's count, which is still in ts), except that the core restarts
      * deep chains at the thread's base: the sp of the thread's first switch,
      * which is always main starting the thread's first fiber.  `ef` sits at

@@ -823,12 +823,15 @@ long fx_up_to_saved(long rounds)
     return bad + (upsaved_count != rounds + 1);
 }
 
-/* The same with the fiber's stop inside main's register block: main
- * switches from 32 bytes below the fiber's stop (fx_switch_deeper), so the
- * fiber needs 32 bytes of main's block.  The running fiber's own save
- * always takes its whole block (the arch switch then stores the registers
- * straight into the buffer), so the fiber resumes a starter with exactly
- * its block saved: registers from the buffer, nothing above it to copy.
+/* The same with the fiber's stop inside main's register block.  A new
+ * fiber starts just above its starter's block (I4), so while it runs the
+ * starter has saved exactly that block; main starts it from 32 bytes
+ * deeper (fx_switch_deeper), so the fiber's stop lies 32 bytes into the
+ * block main switches from afterwards: every switch to it then needs part
+ * of main's block.  The running fiber's own save always takes its whole
+ * block (the arch switch then stores the registers straight into the
+ * buffer), so the fiber resumes a starter with exactly its block saved:
+ * registers from the buffer, nothing above it to copy.
  * Returns the number of failed checks (expect 0). */
 int fx_switch_deeper(pc_fiber *target, long bytes);
 long fx_partial_block(long rounds)
@@ -841,10 +844,15 @@ long fx_partial_block(long rounds)
     upsaved_count = 0;
     upsaved_main_saved = 0;
     pc_fiber_init(&f, &T, upsaved_entry, NULL);
-    fx_switch_deeper(&f, 0);                 /* its stop: that block */
+    fx_switch_deeper(&f, 32);                /* its stop: above that block */
+#if defined(__x86_64__)
+    bad += upsaved_main_saved != sizeof(pc_regs_x86_64);   /* while it started */
+#else
+    bad += upsaved_main_saved != sizeof(pc_regs_arm64);
+#endif
     for (long r = 0; r < rounds; r++) {
         long before = upsaved_count;
-        fx_switch_deeper(&f, 32);
+        fx_switch_deeper(&f, 0);
         bad += upsaved_count != before + 1;
 #if defined(__x86_64__)
         bad += upsaved_main_saved != sizeof(pc_regs_x86_64);

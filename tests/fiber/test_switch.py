@@ -294,6 +294,29 @@ def test_stack_saved_reports_bytes_while_suspended():
     assert f.stack_saved == 0
 
 
+def test_starter_saves_its_register_block_while_a_new_fiber_runs():
+    # A new fiber begins just above its starter's register block (core
+    # invariant I4), as greenlet's begins above its starter's switch frames:
+    # while it runs the starter has saved exactly that block, and when the
+    # starter runs again it has saved nothing (greenlet's test_stack_saved).
+    import platform
+    block = {"x86_64": 64, "aarch64": 160, "arm64": 160}[platform.machine()]
+    main = current()
+    seen = []
+
+    def body():
+        seen.append(main.stack_saved)
+        main.switch()
+        seen.append(main.stack_saved)     # resumed from the same place
+
+    f = Fiber(body)
+    f.switch()
+    assert main.stack_saved == 0
+    f.switch()
+    assert seen == [block, block]
+    assert main.stack_saved == 0 and f.dead
+
+
 def test_weakref():
     import weakref
 
