@@ -22,5 +22,20 @@ def main(argv=None):
     return 2
 
 
+def run_command(fn):
+    """fn()'s status; a reader that stops early (`... | head`) ends the
+    output quietly, as for any Unix tool, instead of a BrokenPipeError
+    traceback (also at exit, when Python flushes stdout)."""
+    try:
+        code = fn()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -176,6 +176,18 @@ def test_only_unknown_and_list():
     assert [line.split()[0] for line in p.stdout.splitlines()] == IDS
 
 
+def test_list_into_a_pipe_closed_early_ends_quietly():
+    # `python -m pycoro bench --list | head -1`: the reader is gone before
+    # the list is written; the command stops without a BrokenPipeError trace
+    # (the read end is closed before the child has imported anything)
+    p = subprocess.Popen([sys.executable, "-m", "pycoro", "bench", "--list"], cwd=ROOT, env=_env(None),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()
+    err = p.stderr.read()
+    assert p.wait(timeout=60) == 1, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
 # ---- in process: a failing measure is reported, never hidden ---------------
 
 def _args(*argv):
