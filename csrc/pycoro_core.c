@@ -341,9 +341,12 @@ static __attribute__((noinline)) pc_resume switch_save_general(pc_thread *t, cha
 
     if (__builtin_expect(fresh, 0)) {
         /* The thread's first switch always starts a fiber: it sets the
-         * base.  A stop fixed by pc_fiber_prepare_exit is kept. */
+         * base, where that fiber starts, so a chain restarted at the base
+         * starts at the same place (the binding relies on it to give such a
+         * fiber the C recursion count of the first one).  A stop fixed by
+         * pc_fiber_prepare_exit is kept. */
         if (!t->base)
-            t->base = block;
+            t->base = block + PC_REGS;
         /* Just above our register block (I4): the new fiber's first frames
          * take the block's place, our registers go to our buffer. */
         stop = tgt->stack_stop ? tgt->stack_stop : new_fiber_stop(t, block + PC_REGS);

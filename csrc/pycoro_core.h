@@ -124,7 +124,7 @@ struct pc_thread {
     pc_fiber *main;      /* the thread's original context */
     pc_fiber *current;   /* running fiber */
     pc_fiber *target;    /* during a switch: the fiber being resumed */
-    char *base;          /* sp of the thread's first switch (I4) */
+    char *base;          /* where the thread's first fiber starts (I4) */
     uint64_t fpenv;      /* the shared FP environment (PC_FIBER_SHARE_FPENV)
                             while another fiber runs; read at pc_thread_init */
     pc_allocator alloc;

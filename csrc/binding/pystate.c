@@ -718,13 +718,12 @@ void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *p
 #endif
 #if PYC_PY312 && !PYC_PY314
     /* The C count must follow the real C stack.  A new fiber's stack begins
-     * at the sp (before the switch) of the fiber that starts it (so it inherits that
-     * fiber's count, which is still in ts), except that the core restarts
-     * deep chains at the thread's base: the sp of the thread's first switch,
-     * which is always main starting the thread's first fiber.  `ef` sits at
-     * the same offset from the start of every fiber's stack, so a fiber at
-     * or above the first one's `ef` is at or above the base and gets at
-     * most the depth the thread had there. */
+     * where the fiber that starts it switched (so it inherits that fiber's
+     * count, which is still in ts), except that the core restarts deep
+     * chains at the thread's base: where the thread's first fiber (always
+     * started by main) began.  `ef` sits at the same offset from the start
+     * of every fiber's stack, so a fiber at or above the first one's `ef` is
+     * at or above the base and gets at most the depth the thread had there. */
     char *here = (char *)ef;
     if (!pool->base_sp) {
         pool->base_sp = here;
