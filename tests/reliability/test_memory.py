@@ -91,12 +91,15 @@ def test_freeing_100k_suspended_fibers_gives_the_memory_back():
           % (r["before"] / 2**20, n, r["peak"] / 2**20, r["after"] / 2**20))
     assert r["peak"] - r["before"] > n * 1000       # they did exist (> 1000 B each)
     # Without giving the heap back (as before issue 19), 100,000 freed
-    # fibers left 122 MiB resident over a 15 MiB start.  What stays is
-    # pymalloc's: it keeps an empty 1 MiB arena for reuse and frees an
-    # arena only when all of it is free (measured: +1.3 to +1.6 MiB, none
-    # of it in malloc's heap), so 1% of what the fibers took is allowed on
-    # top of the 10%.
-    assert r["after"] - r["before"] <= r["before"] // 10 + (r["peak"] - r["before"]) // 100
+    # fibers left 122 MiB resident over a 15 MiB start (about 30 MiB at the
+    # pyver lanes' 25,000).  What stays is pymalloc's: it keeps an empty
+    # 1 MiB arena for reuse and frees an arena only when all of it is free
+    # (measured: +1.3 to +1.6 MiB on 3.11 at 100,000, +2.0 on 3.13 and +2.3
+    # on 3.12 at 25,000, none of it in malloc's heap) -- a few arenas
+    # whatever the count -- so 4 MiB plus 1% of what the fibers took is
+    # allowed on top of the 10%.
+    slack = r["before"] // 10 + 4 * 2**20 + (r["peak"] - r["before"]) // 100
+    assert r["after"] - r["before"] <= slack
 
 
 @memory_test
