@@ -159,7 +159,7 @@ step "pytest tests/ under qemu-aarch64 (PYCORO_TEST_SCALE=$PYCORO_TEST_SCALE)"
 DESELECT=(--deselect tests/test_bench_cli.py::test_quick_json_has_every_measure
           --deselect tests/test_bench_cli.py::test_plot_writes_png)
 set +e
-timeout 2400 "$PY" -m pytest -p no:cacheprovider -rs -s -q --durations=10 "${DESELECT[@]}" tests 2>&1 | tee "$LAB/pytest.log"
+timeout 2400 "$PY" -m pytest -p no:cacheprovider -rsfE -s -q --durations=10 "${DESELECT[@]}" tests 2>&1 | tee "$LAB/pytest.log"
 rc=${PIPESTATUS[0]}
 set -e
 echo "==== lane: $LANE"

@@ -91,7 +91,7 @@ EOF
     export PYCORO_TEST_SCALE=${PYCORO_TEST_SCALE:-0.25}
     echo "PYCORO_TEST_SCALE=$PYCORO_TEST_SCALE"
     set +e
-    "$VPY" -m pytest -q -rs -p no:cacheprovider tests 2>&1 | tee "$W/pytest.log" | tail -25
+    "$VPY" -m pytest -q -rsfE -p no:cacheprovider tests 2>&1 | tee "$W/pytest.log" | tail -25
     rc=${PIPESTATUS[0]}
     set -e
     echo "pytest summary: $(tail -1 "$W/pytest.log")"

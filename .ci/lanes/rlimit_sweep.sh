@@ -10,4 +10,4 @@ cd "$(dirname "$0")/../.."
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null
 python3 -m pip install -q -e '.[test]' 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-PYCORO_SWEEP=1 exec python3 -m pytest -q -rxX -p no:cacheprovider tests/hostile/test_rlimit_as.py
+PYCORO_SWEEP=1 exec python3 -m pytest -q -rxXfE -p no:cacheprovider tests/hostile/test_rlimit_as.py
