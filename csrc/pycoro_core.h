@@ -37,8 +37,9 @@
  *      the register block of the fiber that starts it (the starter saves
  *      just that block, its registers going straight to its buffer, as
  *      greenlet's starter saves its switch frames), or the thread's base
- *      when that is more than PC_NEST_LIMIT below it, so that a long chain
- *      of fibers each starting the next cannot overflow the C stack.
+ *      (where its first fiber started) when that is more than
+ *      PC_NEST_LIMIT below it, so that a long chain of fibers each starting
+ *      the next cannot overflow the C stack.
  *
  * Registers: the arch switch (arch/switch_*.S) reserves a block for the
  * callee-saved registers on the outgoing stack, at `sp` (layout: pc_regs_*
