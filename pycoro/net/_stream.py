@@ -114,7 +114,11 @@ class Stream:
     have been transferred: the stream is then best closed.
     """
 
-    __slots__ = ("_sock", "_fd", "_hub", "_rbuf", "_raw", "__weakref__")
+    # _short: the last recv() got fewer bytes than asked, so the kernel buffer
+    # was drained and the next recv would almost surely fail with EAGAIN:
+    # it parks on readiness first (the epoll registration is level-triggered
+    # and kept, so data that came meanwhile is reported at the next poll).
+    __slots__ = ("_sock", "_fd", "_hub", "_rbuf", "_raw", "_short", "__weakref__")
 
     def __init__(self, sock, hub=None):
         if hub is None:
@@ -125,6 +129,7 @@ class Stream:
         self._fd = sock.fileno()
         self._hub = hub
         self._rbuf = bytearray()
+        self._short = False
 
     def __repr__(self):
         state = "closed" if self._sock is _CLOSED else f"fd={self._fd}"
@@ -169,8 +174,14 @@ class Stream:
             data = bytes(buf[:n])
             del buf[:n]
             return data
+        sock = self._sock
+        if self._short and sock.__class__ is not TLSSocket:
+            self._wait(0)
+            sock = self._sock
         try:
-            return self._sock.recv(n)
+            data = sock.recv(n)
+            self._short = 0 < len(data) < n
+            return data
         except (BlockingIOError, _WANT_READ):
             self._wait(0)
         except _WANT_WRITE:
@@ -330,6 +341,7 @@ class Stream:
         if sock is _CLOSED:
             return
         self._sock = _CLOSED
+        self._short = False  # a recv after close must fail, not wait on the fd
         self._rbuf = bytearray()
         fd = self._fd
         if fd >= 0:
