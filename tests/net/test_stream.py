@@ -392,3 +392,33 @@ def test_reuse_port_lets_two_servers_share_a_port(no_leaks):
                 net.start_server(echo_handler, "127.0.0.1", one.port)
 
     run(main)
+
+
+def test_after_a_short_recv_the_next_one_still_gets_data_eof_and_close(no_leaks):
+    # A recv that got fewer bytes than asked parks on readiness before its
+    # next recv (the EAGAIN it would get is skipped): data that came in the
+    # meantime, EOF and a close must still end that recv at once.
+    def main():
+        a, b = socket.socketpair()
+        sa = net.Stream(a)
+        with b:
+            b.sendall(b"x")
+            assert sa.recv(1024) == b"x"                 # short
+            b.sendall(b"yz")                             # already there at the next recv
+            assert sa.recv(1024) == b"yz"
+            b.sendall(b"0123456789")
+            assert sa.recv(4) == b"0123"                 # full: no wait before the next
+            assert sa.recv(4) == b"4567"
+            assert sa.recv(1024) == b"89"                # short again
+            late = pycoro.spawn(sa.recv, 1024)           # parks: nothing there yet
+            pycoro.sleep(0)
+            assert late.state == "waiting"
+            b.sendall(b"late")
+            assert late.join() == b"late"
+            b.shutdown(socket.SHUT_WR)
+            assert sa.recv(1024) == b""                  # EOF after a short recv
+            sa.close()
+            with pytest.raises(net.StreamClosed):
+                sa.recv(1024)
+
+    run(main)
