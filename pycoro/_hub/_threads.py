@@ -13,6 +13,7 @@ May call: _errors, _parking; the hub only through `task._hub`
 (`_holds`, `call_soon_threadsafe`).
 """
 import contextvars
+import functools
 import os
 import queue
 import threading
@@ -23,13 +24,11 @@ _IDLE_SECONDS = 30.0
 
 
 class _Job:
-    __slots__ = ("fn", "args", "kwargs", "ctx", "hub", "waiter", "abandoned")
+    # call: the function with its arguments, run in the caller's context
+    __slots__ = ("call", "hub", "waiter", "abandoned")
 
-    def __init__(self, fn, args, kwargs, ctx, hub, waiter):
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.ctx = ctx
+    def __init__(self, call, hub, waiter):
+        self.call = call
         self.hub = hub
         self.waiter = waiter
         self.abandoned = False
@@ -38,10 +37,10 @@ class _Job:
         if self.abandoned:
             return
         try:
-            outcome = (True, self.ctx.run(self.fn, *self.args, **self.kwargs))
+            outcome = (True, self.call())
         except BaseException as e:  # noqa: B902 -- handed back to the task as is
             outcome = (False, e)
-        self.fn = self.args = self.kwargs = self.ctx = None
+        self.call = None   # the arguments are not kept alive by a finished job
         if not self.abandoned:
             self.hub.call_soon_threadsafe(_deliver, self.waiter, outcome)
 
@@ -115,7 +114,8 @@ def to_thread(fn, *args, **kwargs):
     cur = current_task("to_thread()")
     hub = cur._hub
     waiter = Waiter(cur)
-    job = _Job(fn, args, kwargs, contextvars.copy_context(), hub, waiter)
+    job = _Job(functools.partial(contextvars.copy_context().run, fn, *args, **kwargs),
+               hub, waiter)
     hub._holds += 1
     try:
         _pool.submit(job)

@@ -12,6 +12,7 @@ import gc
 import os
 import sys
 import time
+from collections import namedtuple
 
 _ns = time.perf_counter_ns
 
@@ -22,17 +23,10 @@ _ns = time.perf_counter_ns
 BURSTS = 5
 
 
-class Impl:
-    """
-One implementation under a common set of names."""
+class Impl(namedtuple("Impl", "name Fiber current FiberExit saved_attr version")):
+    """One implementation under a common set of names."""
 
-    def __init__(self, name, Fiber, current, FiberExit, saved_attr, version):
-        self.name = name
-        self.Fiber = Fiber
-        self.current = current
-        self.FiberExit = FiberExit
-        self.saved_attr = saved_attr
-        self.version = version
+    __slots__ = ()
 
     def stack_saved(self, f):
         return getattr(f, self.saved_attr, None)
