@@ -1,19 +1,18 @@
 """Go-style channels between tasks, and `select` over them.
 
 They work between the tasks of one hub and between the hubs of a multi-hub
-run (then under _parking.XLOCK: `shared_methods`, and select() takes it
-itself).
+run (then under _parking.XLOCK: `shared_methods` for the channels,
+`shared_function` for select()).
 
 May call: pycoro._waiters (WaitQueue, Waiter) and the parking primitive's
-package-internal interface (pycoro._hub._parking's XLOCK / shared_methods,
+package-internal interface (pycoro._hub._parking's shared_methods / shared_function,
 pycoro._hub._scopes.park_until / rearm).
 """
 from collections import deque
 from types import GenericAlias as _GenericAlias
 
-from ._hub import _parking
 from ._hub._errors import Timeout, check_timeout
-from ._hub._parking import XLOCK, shared_methods
+from ._hub._parking import shared_function, shared_methods
 from ._hub._scopes import park_until, rearm
 from ._waiters import WaitQueue, Waiter, current_task
 
@@ -156,6 +155,7 @@ class Channel:
                 return
 
 
+@shared_function
 def select(recv=(), send=(), timeout=None):
     """Wait until one of the operations can proceed, perform exactly that one.
 
@@ -164,13 +164,6 @@ def select(recv=(), send=(), timeout=None):
     once the first listed wins (receives before sends).  A closed channel makes
     its case raise ChannelClosed.  On timeout raises Timeout.
     """
-    if _parking._multi:
-        with XLOCK:
-            return _select(recv, send, timeout)
-    return _select(recv, send, timeout)
-
-
-def _select(recv, send, timeout):
     timeout = check_timeout(timeout)
     recv = list(recv)
     send = [(ch, v) for ch, v in send]

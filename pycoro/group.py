@@ -2,16 +2,15 @@
 `TaskGroup` (structured concurrency, as asyncio.TaskGroup / trio nurseries).
 
 May call: pycoro.hub's public names and the package-internal interface of
-pycoro._hub (_parking: Waiter, park, current_task, XLOCK, shared_methods;
+pycoro._hub (_parking: Waiter, park, current_task, shared_methods, shared_function;
 _scopes: interrupt, discard_pending, park_until; _task: the done-hook and
 failure helpers; _multi.spawn_on).  Both work across the hubs of a
 multi-hub run (under _parking.XLOCK then; done hooks run on the finished
 task's hub, under that lock).
 """
-from ._hub import _parking
 from ._hub._errors import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, Cancelled, check_timeout
 from ._hub._multi import spawn_on
-from ._hub._parking import XLOCK, Waiter, current_task, park, shared_methods
+from ._hub._parking import Waiter, current_task, park, shared_function, shared_methods
 from ._hub._run import spawn
 from ._hub._scopes import discard_pending, interrupt, park_until
 from ._hub._task import add_done_hook, failure, mark_retrieved, remove_done_hook
@@ -29,18 +28,12 @@ def _satisfied(done, pending, return_when):
     return False
 
 
+@shared_function
 def wait(tasks, timeout=None, return_when=ALL_COMPLETED):
     """Wait for `tasks`; return ``(done, pending)`` sets, like concurrent.futures.wait.
 
     On timeout returns what is done so far (no exception).
     """
-    if _parking._multi:
-        with XLOCK:
-            return _wait(tasks, timeout, return_when)
-    return _wait(tasks, timeout, return_when)
-
-
-def _wait(tasks, timeout, return_when):
     timeout = check_timeout(timeout)
     if return_when not in (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION):
         raise ValueError(f"invalid return_when: {return_when!r}")

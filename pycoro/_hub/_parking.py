@@ -38,6 +38,7 @@ May call: _errors, the Fiber core.  Knows the hub only as a `Scheduler`
 (run queue, turn budget, loop fiber); the loop itself lives in _run.
 """
 import enum
+import functools
 import threading
 from threading import get_ident
 
@@ -147,17 +148,27 @@ _swaps = []               # (owner, name, locked version), filled by shared_meth
 def _locked(fn):
     acquire, release = XLOCK.acquire, XLOCK.release
 
+    @functools.wraps(fn)
     def locked(*args, **kwargs):
         acquire()
         try:
             return fn(*args, **kwargs)
         finally:
             release()
-    locked.__name__ = fn.__name__
-    locked.__qualname__ = fn.__qualname__
-    locked.__doc__ = fn.__doc__
-    locked.__wrapped__ = fn
     return locked
+
+
+def shared_function(fn):
+    """Function decorator: `fn` runs under XLOCK while a multi-hub run is
+    active (a function cannot be swapped like a method: callers hold it)."""
+    locked = _locked(fn)
+
+    @functools.wraps(fn)
+    def shared(*args, **kwargs):
+        if _multi:
+            return locked(*args, **kwargs)
+        return fn(*args, **kwargs)
+    return shared
 
 
 def shared_methods(*names, **replacements):
