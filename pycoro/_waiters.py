@@ -51,6 +51,14 @@ class WaitQueue:
         self._abandon(w)
         return None
 
+    def acquire(self, blocking, timeout, what):
+        """The waiting part of a lock's or semaphore's acquire(): False at
+        once if not `blocking`, else whether the current task (which `what`
+        names in the error outside a task) was granted before `timeout`."""
+        if not blocking:
+            return False
+        return self.wait(current_task(what), None, timeout) is not None
+
     def push(self, w):
         """Queue a waiter made by the caller (select() shares one task's waiters)."""
         self._q.append(w)
@@ -90,6 +98,16 @@ class WaitQueue:
             if self._dead:
                 self._dead -= 1
         return None
+
+    def take_refilling(self, buf):
+        """Take the first item of `buf` (a deque these waiters put into when
+        it has room); if a waiter is waiting to put, move its value in behind.
+        Returns (item, that waiter, for the caller to grant, or None)."""
+        item = buf.popleft()
+        w = self.pop()
+        if w is not None:
+            buf.append(w.value)
+        return item, w
 
     def forget(self, w):
         """`w` (one of a select()'s waiters) is finished: count it dead here."""

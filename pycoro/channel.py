@@ -87,12 +87,9 @@ class Channel:
 
     def _try_recv(self):
         """Receive without blocking if possible: (True, value) or (False, None)."""
-        buf = self._buf
-        if buf:
-            value = buf.popleft()
-            rec = self._sendq.pop()
-            if rec is not None:  # room again: move the first waiting sender's value in
-                buf.append(rec.value)
+        if self._buf:
+            value, rec = self._sendq.take_refilling(self._buf)
+            if rec is not None:  # a waiting sender's value moved in
                 _complete(rec)
             return True, value
         rec = self._sendq.pop()

@@ -36,9 +36,10 @@ def _lock_timeout(blocking, timeout):
     return check_timeout(timeout)
 
 
-@shared_methods("set", "clear", "wait")
-class Event:
-    """threading.Event for tasks: `wait()` returns True once set, False on timeout."""
+class _Flagged:
+    """One boolean (an Event's "set", a Lock's "locked") and the tasks that
+    wait for it to change.  A subclass names its `_kind` and its `_states`
+    (the repr's words for False and True)."""
 
     __slots__ = ("_flag", "_waiters")
 
@@ -47,7 +48,15 @@ class Event:
         self._waiters = WaitQueue()
 
     def __repr__(self):
-        return f"<pycoro.Event {'set' if self._flag else 'unset'}>"
+        return f"<pycoro.{self._kind} {self._states[self._flag]}>"
+
+
+@shared_methods("set", "clear", "wait")
+class Event(_Flagged):
+    """threading.Event for tasks: `wait()` returns True once set, False on timeout."""
+
+    __slots__ = ()
+    _kind, _states = "Event", ("unset", "set")
 
     def is_set(self):
         return self._flag
@@ -73,37 +82,28 @@ class Event:
 
 
 @shared_methods("acquire", "release", "__enter__", "__exit__", "_release_save", "_acquire_restore")
-class Lock:
+class Lock(_Flagged):
     """threading.Lock for tasks.  Any task may release it (as with threading)."""
 
-    __slots__ = ("_locked", "_waiters")
-
-    def __init__(self):
-        self._locked = False
-        self._waiters = WaitQueue()
-
-    def __repr__(self):
-        return f"<pycoro.Lock {'locked' if self._locked else 'unlocked'}>"
+    __slots__ = ()
+    _kind, _states = "Lock", ("unlocked", "locked")
 
     def locked(self):
-        return self._locked
+        return self._flag
 
     def acquire(self, blocking=True, timeout=-1):
         timeout = _lock_timeout(blocking, timeout)
-        if not self._locked:
-            self._locked = True
+        if not self._flag:
+            self._flag = True
             return True
-        if not blocking:
-            return False
-        cur = current_task("Lock.acquire()")
-        return self._waiters.wait(cur, None, timeout) is not None
+        return self._waiters.acquire(blocking, timeout, "Lock.acquire()")
 
     def release(self):
-        if not self._locked:
+        if not self._flag:
             raise RuntimeError("release unlocked lock")
         rec = self._waiters.pop()
         if rec is None:
-            self._locked = False
+            self._flag = False
         else:
             rec.wake()  # stays locked: ownership passes to the waiter
 
@@ -120,7 +120,7 @@ class Lock:
         self.acquire()
 
     def _is_owned(self):
-        return self._locked
+        return self._flag
 
 
 @shared_methods("acquire", "release", "__enter__", "__exit__", "_release_save", "_acquire_restore")
@@ -147,10 +147,7 @@ class RLock:
             self._owner = me
             self._count = 1
             return True
-        if not blocking:
-            return False
-        cur = current_task("RLock.acquire()")
-        return self._waiters.wait(cur, None, timeout) is not None
+        return self._waiters.acquire(blocking, timeout, "RLock.acquire()")
 
     def release(self):
         if self._owner is not _current():
@@ -209,10 +206,7 @@ class Semaphore:
         if self._value > 0:
             self._value -= 1
             return True
-        if not blocking:
-            return False
-        cur = current_task("Semaphore.acquire()")
-        return self._waiters.wait(cur, None, timeout) is not None
+        return self._waiters.acquire(blocking, timeout, "Semaphore.acquire()")
 
     __enter__ = acquire
 
@@ -376,12 +370,9 @@ class Queue:
 
     def get(self, block=True, timeout=None):
         timeout = check_timeout(timeout)
-        items = self._items
-        if items:
-            item = items.popleft()
-            rec = self._putters.pop()
-            if rec is not None:  # room now: move the first waiting putter's item in
-                items.append(rec.value)
+        if self._items:
+            item, rec = self._putters.take_refilling(self._items)
+            if rec is not None:  # a waiting putter's item moved in
                 self._unfinished += 1
                 rec.wake()
             return item
