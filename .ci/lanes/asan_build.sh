@@ -31,11 +31,16 @@ SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=
 step "build the extension with PYCORO_SANITIZE=1 (in the copy)"
 # (unfiltered: a compiler warning shows, and a failed build fails the lane)
 PYCORO_SANITIZE=1 python3 setup.py -q build_ext --inplace
-ldd pycoro/_pycoro.cpython-*.so | grep -q libasan || { echo "extension not linked with ASan"; exit 1; }
+# (grep reads ldd's whole output from a variable: "ldd | grep -q" under
+# pipefail fails now and then, when grep exits at the first match and ldd
+# gets SIGPIPE writing the next line -- 1 run in 300 here, and CI stop 24)
+libs=$(ldd pycoro/_pycoro.cpython-*.so)
+grep -q libasan <<<"$libs" || { echo "extension not linked with ASan:"; echo "$libs"; exit 1; }
 step "build the cffi core module with ASan+UBSan (tests/core/ffi_build.py)"
 export PYCORO_CORE_CFLAGS="$SAN -O1" PYCORO_CORE_LDFLAGS="-fsanitize=address,undefined"
 python3 -m tests.core.ffi_build
-ldd build/cffi-core-*/_pycoro_core_ffi*.so | grep -q libasan || { echo "cffi module not linked with ASan"; exit 1; }
+libs=$(ldd build/cffi-core-*/_pycoro_core_ffi*.so)
+grep -q libasan <<<"$libs" || { echo "cffi module not linked with ASan:"; echo "$libs"; exit 1; }
 
 # CPython is not built with ASan: the runtime must be first in the process,
 # hence LD_PRELOAD (inherited by the subprocess tests, which run under ASan

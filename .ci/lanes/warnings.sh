@@ -60,7 +60,10 @@ for cc in gcc clang; do
     # the .comment section names every compiler that produced an object
     for so in pycoro/_pycoro.cpython-*.so build/cffi-core-*/_pycoro_core_ffi*.so; do
         want=$([ "$cc" = clang ] && echo "clang version" || echo "GCC:")
-        readelf -p .comment "$so" | grep -q "$want" || { echo "$so: not built by $cc"; exit 1; }
+        # (from a variable, not a pipe: grep -q exiting early would SIGPIPE
+        # readelf and fail the pipeline under pipefail)
+        comment=$(readelf -p .comment "$so")
+        grep -q "$want" <<<"$comment" || { echo "$so: not built by $cc"; exit 1; }
     done
     python3 -c 'import pycoro, sys; assert pycoro.__file__.startswith(sys.argv[1]), pycoro.__file__' "$T"
     step "$cc: quick tests on this build"
