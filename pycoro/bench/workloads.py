@@ -215,22 +215,11 @@ def suspended_create_free(impl, n, depth=5):
             unwound[0] += 1
             raise
 
-    fibers = [None] * n
-    gc.collect()
-    t0 = _ns()
-    for i in range(n):
-        f = Fiber(run)
-        f.switch()
-        fibers[i] = f
-    t1 = _ns()
-    f = None
-    fibers = None  # noqa: F841  (dropping the list frees every fiber)
-    gc.collect()
-    t2 = _ns()
+    times = _suspend_then_free(n, Fiber, (run,), Fiber.switch)
     if unwound[0] != n:
         raise RuntimeError("%d of %d suspended %s fibers were unwound by %s on free"
                            % (unwound[0], n, impl.name, impl.FiberExit.__name__))
-    return t1 - t0, t2 - t1
+    return times
 
 
 def suspended_generators(n, depth=5):
@@ -250,20 +239,27 @@ def suspended_generators(n, depth=5):
             unwound[0] += 1
             raise
 
-    gens = [None] * n
+    times = _suspend_then_free(n, outer, (), next)
+    if unwound[0] != n:
+        raise RuntimeError("%d of %d generators were closed" % (unwound[0], n))
+    return times
+
+
+def _suspend_then_free(n, make, args, start):
+    """Makes n objects (make(*args)), starts each (start(obj): it runs until
+    it suspends) and keeps them; then drops them all.  Returns the two times
+    in ns: making and starting, freeing (the collection included)."""
+    held = [None] * n
     gc.collect()
     t0 = _ns()
     for i in range(n):
-        g = outer()
-        next(g)
-        gens[i] = g
+        obj = make(*args)
+        start(obj)
+        held[i] = obj
     t1 = _ns()
-    g = None
-    gens = None  # noqa: F841
+    obj = held = None  # noqa: F841  (dropping the list frees every object)
     gc.collect()
     t2 = _ns()
-    if unwound[0] != n:
-        raise RuntimeError("%d of %d generators were closed" % (unwound[0], n))
     return t1 - t0, t2 - t1
 
 

@@ -21,7 +21,7 @@ from .._hub._parking import Waiter, park
 from .._hub._run import spawn
 from .._hub._timers import sleep
 from ._connect import _tls_wrap, resolve
-from ._stream import Stream, StreamClosed, _task
+from ._stream import _ClosesOnExit, Stream, StreamClosed, _task
 
 _log = logging.getLogger("pycoro.net")
 
@@ -29,7 +29,7 @@ _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _RETRY_PAUSE = 0.05
 
 
-class Server:
+class Server(_ClosesOnExit):
     """Listening sockets and the tasks serving them.  Made by start_server()."""
 
     def __init__(self, hub, sockets, handler, ssl, nodelay, unix_path=None):
@@ -155,13 +155,6 @@ class Server:
         finally:
             if w in self._closing_waiters:
                 self._closing_waiters.remove(w)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
 
 def _listen(sock, backlog):

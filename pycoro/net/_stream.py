@@ -104,7 +104,21 @@ def _task(what):
     return cur
 
 
-class Stream:
+class _ClosesOnExit:
+    """Base of the objects that `with` closes: __enter__ returns the object,
+    __exit__ calls its close() and lets the exception (if any) go on."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class Stream(_ClosesOnExit):
     """A connected byte stream.  Created by connect_tcp / connect_unix, by a
     server for each connection, or by pycoro.subprocess for pipes.
 
@@ -347,13 +361,6 @@ class Stream:
         if fd >= 0:
             self._hub._poller.forget(fd, _woken_by_close)
         sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __del__(self):
         # An unclosed stream that is collected must still drop its kept

@@ -9,10 +9,10 @@ import socket as _socket
 
 from .._hub._io import wait_fd
 from ._connect import resolve
-from ._stream import StreamClosed, _task, _timed
+from ._stream import _ClosesOnExit, StreamClosed, _task, _timed
 
 
-class DatagramSocket:
+class DatagramSocket(_ClosesOnExit):
     """A UDP socket whose calls park the task instead of blocking."""
 
     __slots__ = ("_sock", "_fd", "_hub", "__weakref__")
@@ -74,13 +74,6 @@ class DatagramSocket:
         self._fd = -1
         self._hub._poller.forget(fd, lambda: StreamClosed("the socket was closed while this task waited on it"))
         self._sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
 
 def open_udp(local=None, remote=None, *, family=0, reuse_port=False):
