@@ -6,7 +6,7 @@
  * call in between.  The table lives in the module state; the functions
  * find it through this static pointer to the one module that filled it (a
  * C caller has no module at hand; the module refuses a second interpreter).
- * Calls: fiber.  Called by: module.
+ * Calls: fiber.  Called by: module, greenlet_type (pyc_capi_publish).
  */
 #include "capi.h"
 #include "fiber.h"
@@ -118,13 +118,19 @@ int pyc_capi_add(PyObject *module, pyc_module_state *st)
     t->dead = capi_dead;
     t->is_main = capi_is_main;
     st->capi_table = t;
-    PyObject *capsule = PyCapsule_New(t, PYCORO_CAPI_NAME, NULL);
+    if (pyc_capi_publish(module, "_C_API", PYCORO_CAPI_NAME, t) < 0)
+        return -1;
+    capi_st = st;
+    return 0;
+}
+
+int pyc_capi_publish(PyObject *module, const char *attr, const char *name, void *table)
+{
+    PyObject *capsule = PyCapsule_New(table, name, NULL);
     if (!capsule)
         return -1;
-    int rc = PyModule_AddObjectRef(module, "_C_API", capsule);
+    int rc = PyModule_AddObjectRef(module, attr, capsule);
     Py_DECREF(capsule);
-    if (rc == 0)
-        capi_st = st;
     return rc;
 }
 

@@ -6,6 +6,7 @@
  * through `gl_st`, set by the one module that made the capsule (module.c
  * refuses a second one). */
 #include "greenlet_type.h"
+#include "capi.h"
 #include "fiber.h"
 
 #include "structmember.h"
@@ -308,14 +309,10 @@ int pyc_greenlet_add(PyObject *module, pyc_module_state *st)
     api[GL_ACTIVE] = (void *)abi_active;
     api[GL_GETPARENT] = (void *)abi_getparent;
     st->greenlet_api = api;
-    PyObject *capsule = PyCapsule_New(api, GL_CAPSULE_NAME, NULL);
-    if (!capsule)
+    if (pyc_capi_publish(module, "_greenlet_C_API", GL_CAPSULE_NAME, api) < 0)
         return -1;
-    int rc = PyModule_AddObjectRef(module, "_greenlet_C_API", capsule);
-    Py_DECREF(capsule);
-    if (rc == 0)
-        gl_st = st;
-    return rc;
+    gl_st = st;
+    return 0;
 }
 
 void pyc_greenlet_clear(pyc_module_state *st)

@@ -7,7 +7,7 @@
  * capsule `greenlet._C_API` (the 12 pointers of greenlet.h, in its order).
  * The rest of greenlet's Python API (throw's rules for unstarted and dead
  * greenlets, repr, copying) is added to the type by pycoro/compat/greenlet.py.
- * Calls: fiber, thread.  Called by: module.
+ * Calls: capi (to publish the capsule), fiber, thread.  Called by: module.
  */
 #ifndef PYCORO_GREENLET_TYPE_H
 #define PYCORO_GREENLET_TYPE_H

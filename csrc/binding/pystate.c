@@ -92,6 +92,11 @@
 #define PYC_CFRAME (!PYC_PY313)
 /* Entry frames on the C stack in the frame chain */
 #define PYC_CSTACK_FRAMES PYC_PY312
+/* ts->c_recursion_remaining: 3.12 and 3.13 (3.14 bounds C by stack address) */
+#define PYC_C_RECURSION (PYC_PY312 && !PYC_PY314)
+/* The trashcan's nesting in a field of its own until 3.13, which counts it
+ * in c_recursion_remaining; TRASH_NESTING(ts) names it (below). */
+#define PYC_TRASH_NESTING (!PYC_PY313)
 
 #define Py_BUILD_CORE 1
 #if PYC_PY314
@@ -157,10 +162,10 @@ typedef struct {
 #endif
     int py_depth;
     int tracing;                     /* ts->tracing: > 0 inside a trace function */
-#if PYC_PY312 && !PYC_PY314
+#if PYC_C_RECURSION
     int c_recursion_remaining;
 #endif
-#if !PYC_PY313
+#if PYC_TRASH_NESTING
     int trash_delete_nesting;
 #endif
     /* datastack_limit - datastack_chunk, always the chunk's size: in the
@@ -223,6 +228,34 @@ _Static_assert(sizeof(_PyCFrame) <= sizeof(pyc_entry_frame), "pyc_entry_frame to
 #else
 #  define CURRENT_FRAME(ts) ((ts)->current_frame)
 #endif
+#if PYC_PY312
+#  define TRASH_NESTING(ts) ((ts)->trash.delete_nesting)
+#else
+#  define TRASH_NESTING(ts) ((ts)->trash_delete_nesting)
+#endif
+
+/* The thread's int counters every fiber has its own value of (3.11:
+ * trashcan nesting; 3.12: both; 3.13: C recursion; 3.14: none), copied into
+ * the saved state (`saving`) or back into the thread state.  One function
+ * for both directions, so that the fields are named once. */
+static inline void copy_counters(saved_state *s, PyThreadState *ts, int saving)
+{
+#if PYC_C_RECURSION
+    int *c_remaining = &ts->c_recursion_remaining;
+    if (saving)
+        s->c_recursion_remaining = *c_remaining;
+    else
+        *c_remaining = s->c_recursion_remaining;
+#endif
+#if PYC_TRASH_NESTING
+    int *trash = &TRASH_NESTING(ts);
+    if (saving)
+        s->trash_delete_nesting = *trash;
+    else
+        *trash = s->trash_delete_nesting;
+#endif
+    (void)s, (void)ts, (void)saving;
+}
 
 int pyc_pystate_check_build(void)
 {
@@ -620,14 +653,7 @@ void pyc_pystate_save(pyc_pystate *ps, PyThreadState *ts, PyObject *const *stack
     s->current_frame = CURRENT_FRAME(ts);
     s->py_depth = py_depth(ts);
     s->tracing = ts->tracing;
-#if PYC_PY312 && !PYC_PY314
-    s->c_recursion_remaining = ts->c_recursion_remaining;
-#endif
-#if PYC_PY312 && !PYC_PY313
-    s->trash_delete_nesting = ts->trash.delete_nesting;
-#elif !PYC_PY312
-    s->trash_delete_nesting = ts->trash_delete_nesting;
-#endif
+    copy_counters(s, ts, 1);
     s->datastack_chunk = ts->datastack_chunk;
     s->datastack_top = ts->datastack_top;
     s->datastack_limit_offset =
@@ -673,14 +699,7 @@ void pyc_pystate_restore(pyc_pystate *ps, PyThreadState *ts)
     update_use_tracing(ts);
 #endif
     set_py_depth(ts, s->py_depth);
-#if PYC_PY312 && !PYC_PY314
-    ts->c_recursion_remaining = s->c_recursion_remaining;
-#endif
-#if PYC_PY312 && !PYC_PY313
-    ts->trash.delete_nesting = s->trash_delete_nesting;
-#elif !PYC_PY312
-    ts->trash_delete_nesting = s->trash_delete_nesting;
-#endif
+    copy_counters(s, ts, 0);
     ts->datastack_chunk = s->datastack_chunk;
     ts->datastack_top = s->datastack_top;
     ts->datastack_limit =
@@ -716,7 +735,7 @@ void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *p
 #if !PYC_PY312
     update_use_tracing(ts);
 #endif
-#if PYC_PY312 && !PYC_PY314
+#if PYC_C_RECURSION
     /* The C count must follow the real C stack.  A new fiber's stack begins
      * where the fiber that starts it switched (so it inherits that fiber's
      * count, which is still in ts), except that the core restarts deep
@@ -735,10 +754,8 @@ void pyc_pystate_start(PyThreadState *ts, pyc_entry_frame *ef, pyc_chunk_pool *p
 #else
     (void)ef;
 #endif
-#if PYC_PY312 && !PYC_PY313
-    ts->trash.delete_nesting = 0;
-#elif !PYC_PY312
-    ts->trash_delete_nesting = 0;
+#if PYC_TRASH_NESTING
+    TRASH_NESTING(ts) = 0;
 #endif
 #if PYC_PY314
     ts->current_executor = NULL;
