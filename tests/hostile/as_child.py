@@ -105,20 +105,27 @@ def attempt(fn, *args):
     return None
 
 
-# sys.unraisablehook: a bound C method of a full deque, so that recording an
-# unraisable exception runs no Python code and allocates nothing (a full
-# deque with a maxlen recycles its blocks); summarized between levels.  It
-# keeps only the last few: each entry holds a MemoryError, and CPython has
-# 16 preallocated ones -- with all of them alive, the next MemoryError
-# cannot be created and the interpreter aborts ("Cannot recover from
-# MemoryErrors while normalizing exceptions").
+# sys.unraisablehook: records the exception's type and message only, in a
+# full deque with a maxlen (which recycles its blocks); summarized between
+# levels.  Keeping the exception itself would keep its __context__ chain:
+# a destructor that fails under the limit (logging a task's error, say)
+# raises MemoryError while handling MemoryError, three or four deep, and a
+# few such entries hold all 16 of the MemoryError instances CPython keeps in
+# reserve -- the next one cannot be made, and CPython 3.11.7 recurses in
+# PyErr_NoMemory until the C stack overflows (SIGSEGV; older releases abort
+# with "Cannot recover from MemoryErrors while normalizing exceptions").
+# A hook that cannot even record (its frame or tuple cannot be allocated)
+# makes CPython print both exceptions to stderr; nothing is kept then.
 UNRAISABLE_MAX = 4
 unraisable = collections.deque([None] * UNRAISABLE_MAX, maxlen=UNRAISABLE_MAX)
 
 
+def record_unraisable(u, _append=unraisable.append):
+    _append((u.exc_type, u.err_msg))
+
+
 def take_unraisable():
-    seen = ["%s: %s (%s)" % (u.exc_type.__name__, str(u.exc_value)[:100], u.err_msg)
-            for u in unraisable if u is not None]
+    seen = ["%s (%s)" % (t.__name__, msg) for t, msg in filter(None, unraisable)]
     unraisable.extend([None] * UNRAISABLE_MAX)
     return seen
 
@@ -158,7 +165,7 @@ def one_level(fill, teardown, headroom):
     keep.clear()
     gc.collect()
     out["recovery"] = classify(attempt(recover, keep))
-    out["unraisable"] = take_unraisable()    # (its entries hold the fibers)
+    out["unraisable"] = take_unraisable()
     gc.collect()
     # The collector hands garbage suspended fibers to their thread, which
     # unwinds them (FiberExit) at its next switch: make one, then count.
@@ -177,7 +184,7 @@ def main():
     # hub tasks cost several KiB each and their cancellation runs Python
     # code per task: a quarter of the headroom keeps each level short
     scale = 0.25 if op.startswith("hub") else 1.0
-    sys.unraisablehook = unraisable.append
+    sys.unraisablehook = record_unraisable
     # Warm up without a limit: imports, the hub, lazily built caches.
     first = attempt(fill, [], 20)
     if teardown is not None:

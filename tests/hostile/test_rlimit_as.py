@@ -89,9 +89,15 @@ LOST_IN_UNWIND = ("SystemError 'error return without exception set': CPython 3.1
                   "fibers only make likelier, pycoro cannot intercept it")
 FRAME_PUSH = ("SystemError from a failed frame push in 3.11's specialized calls "
               "(CALL_PY_EXACT_ARGS) once chunks.c's 8 reserve chunks are used up")
-HUB_MEMERR = ("abort 'Cannot recover from MemoryErrors while normalizing exceptions': hub "
-              "tasks that die of MemoryError each keep theirs, CPython has 16 preallocated "
-              "MemoryErrors and cannot create a 17th without memory")
+HUB_MEMERR = ("abort 'Cannot recover from MemoryErrors while normalizing exceptions' (or, "
+              "on 3.11.7, SIGSEGV: PyErr_NoMemory recursing until the C stack overflows) once "
+              "all 16 MemoryError instances CPython keeps in reserve are alive.  The crash seen "
+              "2026-12-04 (hub_channel, level 9, 3 runs in 5) was the harness's own: its "
+              "unraisable hook kept four exceptions, each with a __context__ chain of "
+              "MemoryErrors from a failing log call (fixed: it keeps type and message only; "
+              "0 crashes in 4 runs since).  Still open: a task's Error keeps a MemoryError "
+              "that has a __context__ (only plain ones are compacted), so enough such tasks "
+              "can use up the reserve")
 HUB_SLOW = ("a child that does not finish within the timeout: every task dying of "
             "MemoryError logs 'exception was never retrieved' with its traceback, and under "
             "the limit each log costs tens of milliseconds (the hub's lost wake-ups that "
