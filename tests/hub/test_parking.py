@@ -233,6 +233,78 @@ def test_tasks_dying_of_memory_error_do_not_hold_the_interpreters_reserve():
     pycoro.run(main)
 
 
+def test_memory_errors_raised_while_handling_others_are_packed_with_their_context():
+    # Failing while handling a MemoryError (a log call, a finally block)
+    # chains MemoryErrors through __context__: the task keeps none of them,
+    # and gives back the same chain -- each its own traceback, in order,
+    # down to the first context that is not a plain MemoryError, that one
+    # as it was.
+    import gc
+
+    cause = ValueError("first")
+    seen = []        # per task: the tracebacks of the chain, outermost first
+
+    def handling(depth):
+        if depth == 0:
+            raise cause
+        try:
+            handling(depth - 1)
+        except BaseException:
+            raise MemoryError
+
+    def die():
+        try:
+            handling(3)
+        except MemoryError as e:
+            tbs = []
+            while e is not cause:
+                tbs.append(e.__traceback__)
+                e = e.__context__
+            seen.append(tbs)
+            del e
+            raise
+
+    def main():
+        ts = [pycoro.spawn(die) for _ in range(20)]
+        pycoro.sleep(0)
+        gc.collect()
+        assert [o for o in gc.get_objects() if type(o) is MemoryError] == []
+        for t, tbs in zip(ts, seen):
+            e = t.exception()
+            assert e is t.exception()       # made once
+            chain = []
+            while type(e) is MemoryError:
+                assert not e.args and e.__cause__ is None and not e.__suppress_context__
+                chain.append(e.__traceback__)
+                e = e.__context__
+            assert e is cause
+            assert len(chain) == len(tbs) == 3
+            assert chain[1:] == tbs[1:]       # the inner ones' own tracebacks
+            tb = chain[0]                     # the outer one's grew on its way out
+            while tb is not None and tb is not tbs[0]:
+                tb = tb.tb_next
+            assert tb is tbs[0]
+
+    pycoro.run(main)
+
+
+def test_a_memory_error_raised_from_none_keeps_its_flag():
+    def die():
+        try:
+            raise KeyError
+        except KeyError:
+            raise MemoryError from None
+
+    def main():
+        t = pycoro.spawn(die)
+        pycoro.sleep(0)
+        err = t.exception()
+        assert type(err) is MemoryError and err.__suppress_context__
+        assert type(err.__context__) is KeyError
+
+    pycoro.run(main)
+
+
 def test_a_memory_error_with_arguments_is_kept_as_it_is():
     err = MemoryError("custom")
 
