@@ -95,9 +95,8 @@ HUB_MEMERR = ("abort 'Cannot recover from MemoryErrors while normalizing excepti
               "2026-12-04 (hub_channel, level 9, 3 runs in 5) was the harness's own: its "
               "unraisable hook kept four exceptions, each with a __context__ chain of "
               "MemoryErrors from a failing log call (fixed: it keeps type and message only; "
-              "0 crashes in 4 runs since).  Still open: a task's Error keeps a MemoryError "
-              "that has a __context__ (only plain ones are compacted), so enough such tasks "
-              "can use up the reserve")
+              "0 crashes in 4 runs since; a task's Error now packs context chains of MemoryErrors "
+              "too).  Kept as a possible outcome until sweeps on every lane show no crash")
 HUB_SLOW = ("a child that does not finish within the timeout: every task dying of "
             "MemoryError logs 'exception was never retrieved' with its traceback, and under "
             "the limit each log costs tens of milliseconds (the hub's lost wake-ups that "
